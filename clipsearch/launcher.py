@@ -1,0 +1,87 @@
+"""Starts the whole app on one machine: `python -m clipsearch.launcher demo|run`.
+
+demo: the bundled demo model, runserver, an admin user with a fresh printed password, and the
+      generated demo gallery. run: the configured model (CLIP_MODEL_NAME), gunicorn.
+Both: migrate, start the embedded Redis unless REDIS_URL is set, start one worker (more with
+CLIPSEARCH_WORKERS), and stop everything they started on Ctrl-C.
+"""
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+
+def manage(*args, **kw):
+    return subprocess.run([sys.executable, "manage.py", *args], check=True, **kw)
+
+
+def main(mode: str) -> int:
+    if mode == "demo":
+        os.environ.setdefault("CLIP_MODEL_NAME", "demo")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clipsearch.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from clipsearch import embedded_redis
+    from embeddings.clip_service import get_clip_service
+
+    host = os.environ.get("CLIPSEARCH_HOST", "127.0.0.1")
+    port = os.environ.get("CLIPSEARCH_PORT", "8000")
+    try:
+        # Load the model here first: a missing model fails now, with a message naming CLIP_MODEL_NAME.
+        get_clip_service().warmup()
+    except Exception as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
+    manage("collectstatic", "--noinput", stdout=subprocess.DEVNULL)
+    if settings.REDIS_EMBEDDED:
+        embedded_redis.start(settings.DATA_DIR)
+    children = []
+    try:
+        for _ in range(int(os.environ.get("CLIPSEARCH_WORKERS", "1"))):
+            children.append(subprocess.Popen([sys.executable, "manage.py", "rqworker", settings.RQ_QUEUE]))
+        password = None
+        if mode == "demo":
+            from django.contrib.auth import get_user_model
+
+            user, _ = get_user_model().objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+            password = secrets.token_urlsafe(12)
+            user.set_password(password)
+            user.save()
+            manage("demo")
+        if mode == "demo":
+            server = [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"]
+        else:
+            server = [sys.executable, "-m", "gunicorn", "clipsearch.wsgi", "-b", f"{host}:{port}",
+                      "-w", os.environ.get("WEB_CONCURRENCY", "2"), "--timeout", "120"]
+        children.append(subprocess.Popen(server))
+        time.sleep(2)
+        print(f"\n  clipsearch is running at http://{host}:{port}/")
+        if password:
+            print(f"  admin: http://{host}:{port}/admin/  user: admin  password: {password}")
+        print("  Ctrl-C stops it.\n", flush=True)
+        while all(c.poll() is None for c in children):
+            time.sleep(1)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signal.SIGTERM)
+        for c in children:
+            try:
+                c.wait(10)
+            except subprocess.TimeoutExpired:
+                c.kill()
+        if settings.REDIS_EMBEDDED:
+            embedded_redis.stop(settings.DATA_DIR)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "demo"))

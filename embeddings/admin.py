@@ -1,0 +1,95 @@
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+
+from . import services
+from .models import ApiToken, Image
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, (list, tuple)) else [data]
+        return [super(MultipleFileField, self).clean(f, initial) for f in files if f]
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(label="Images", help_text="Choose or drop many files at once.",
+                              widget=MultipleFileInput(attrs={"accept": "image/*", "multiple": True}))
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = ("thumb", "id", "original_filename", "status", "failure_reason", "width", "height", "uploaded_at")
+    list_filter = ("status", "format", "uploaded_at")
+    search_fields = ("original_filename", "sha256")
+    readonly_fields = [f.name for f in Image._meta.fields]
+    actions = ["reencode", "delete_with_index"]
+
+    @admin.display(description="")
+    def thumb(self, obj):
+        url = obj.thumbnail.url if obj.thumbnail else obj.file.url
+        return format_html('<img src="{}" alt="{}" style="height:64px;width:64px;object-fit:cover">', url, obj.original_filename)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # ours also removes the vectors from every index
+        return actions
+
+    @admin.action(description="Re-encode selected images", permissions=["change"])
+    def reencode(self, request, queryset):
+        n = services.reencode_images(queryset)
+        self.message_user(request, f"{n} images queued for encoding.")
+
+    @admin.action(description="Delete selected images (and their index entries)", permissions=["delete"])
+    def delete_with_index(self, request, queryset):
+        n = services.delete_images(queryset)
+        self.message_user(request, f"{n} images deleted.")
+
+    def delete_model(self, request, obj):
+        services.delete_images([obj])
+
+    def delete_queryset(self, request, queryset):
+        services.delete_images(queryset)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Many files at once: each is checked by content, duplicates link to the stored image."""
+        form = UploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            added = 0
+            for f in form.cleaned_data["files"]:
+                try:
+                    services.add_image(f.read(), f.name, request.user)
+                    added += 1
+                except services.DuplicateImage as dup:
+                    url = reverse("admin:embeddings_image_change", args=[dup.existing.pk])
+                    messages.warning(request, format_html('{}: already stored as <a href="{}">#{}</a>', f.name, url, dup.existing.pk))
+                except services.RejectedImage as exc:
+                    messages.error(request, f"{f.name}: rejected: {exc}")
+            if added:
+                messages.success(request, f"{added} images added; they are being encoded.")
+            return redirect("admin:embeddings_image_changelist")
+        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+                   "title": "Add images", "has_view_permission": True}
+        return render(request, "admin/embeddings/image/upload.html", context)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "name", "user", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+    fields = ("user", "name", "prefix", "created_at", "last_used_at")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        token, key = ApiToken.issue(obj.user, obj.name)
+        obj.pk, obj.prefix, obj.key_hash, obj.created_at = token.pk, token.prefix, token.key_hash, token.created_at
+        messages.warning(request, f"New token (shown once, copy it now): {key}")

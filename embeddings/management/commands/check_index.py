@@ -1,0 +1,45 @@
+import sys
+
+import numpy as np
+from django.core.files.storage import default_storage
+from django.core.management.base import BaseCommand
+
+from embeddings import selectors, services
+from embeddings.clip_config import MODEL_KEY
+from embeddings.index import get_index
+from embeddings.models import Embedding, Image
+
+
+class Command(BaseCommand):
+    help = "Compare the database with the index and the media folder; exit 0 only when they agree."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--fix", action="store_true", help="rebuild the index and re-queue what is missing")
+
+    def handle(self, fix, **options):
+        index = get_index(MODEL_KEY, selectors.model_info()["embedding_dim"])
+        index.sync(force=True)
+        in_db = np.asarray(sorted(Embedding.objects.filter(model_name=MODEL_KEY).values_list("image_id", flat=True)), dtype=np.int64)
+        missing_in_index = np.setdiff1d(in_db, index.ids)
+        orphaned = np.setdiff1d(index.ids, in_db)
+        unembedded = Image.objects.filter(status=Image.Status.INDEXED).exclude(embeddings__model_name=MODEL_KEY).count()
+        media_ok = default_storage.exists("") if hasattr(default_storage, "exists") else True
+        lost_files = [] if not media_ok else [i for i, name in Image.objects.values_list("id", "file") if not default_storage.exists(name)]
+        self.stdout.write(f"model {MODEL_KEY}: {len(in_db)} embeddings, index {index.kind} with {len(index.ids)}")
+        self.stdout.write(f"missing from index: {len(missing_in_index)}; orphaned in index: {len(orphaned)}; "
+                          f"indexed images without an embedding: {unembedded}; files missing: {len(lost_files)}")
+        if not media_ok:
+            self.stderr.write("the media folder is missing: nothing will be deleted or re-queued (restore it first)")
+            sys.exit(2)
+        problems = len(missing_in_index) + len(orphaned) + unembedded + len(lost_files)
+        if problems and fix:
+            index.rebuild()
+            index.save()
+            n = services.enqueue_missing(MODEL_KEY)
+            if lost_files:
+                Image.objects.filter(id__in=lost_files).update(status=Image.Status.FAILED, failure_reason="the stored file is missing")
+            self.stdout.write(f"fixed: index rebuilt, {n} images re-queued, {len(lost_files)} marked failed")
+            return
+        if problems:
+            sys.exit(1)
+        self.stdout.write("index and database agree")

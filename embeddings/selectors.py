@@ -1,0 +1,156 @@
+"""Reads: search, similar images, status. Views, the API and commands call these."""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from django.db.models import Count
+
+from .clip_config import MODEL_KEY
+from .index import get_index
+from .models import Embedding, Image
+
+MAX_K = 200
+MAX_QUERY_CHARS = 1000  # longer text is cut: the model reads at most 77 tokens anyway
+_TERM = re.compile(r"\s+([+-])\s+")
+
+
+class BadQuery(ValueError):
+    """The query cannot be answered as given; the message says why."""
+
+
+def service():
+    from .clip_service import get_clip_service
+
+    return get_clip_service()
+
+
+def parse_query(q: str) -> list[tuple[int, str]]:
+    """`a dog on grass - a cat + a ball` -> [(+1, 'a dog on grass'), (-1, 'a cat'), (+1, 'a ball')]."""
+    q = (q or "").strip()[:MAX_QUERY_CHARS]
+    parts = _TERM.split(q)
+    terms = [(1, parts[0].strip())]
+    for sign, text in zip(parts[1::2], parts[2::2]):
+        terms.append((1 if sign == "+" else -1, text.strip()))
+    terms = [(s, t) for s, t in terms if t]
+    if not terms:
+        raise BadQuery("the query is empty")
+    if all(s < 0 for s, _ in terms):
+        raise BadQuery("the query needs at least one phrase to look for, not only phrases to avoid")
+    return terms
+
+
+@lru_cache(maxsize=512)
+def _text_vector(text: str) -> np.ndarray:
+    return service().embed_texts([text])[0]
+
+
+def combine(vectors: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    v = np.sum([sign * vec for sign, vec in vectors], axis=0).astype(np.float32)
+    norm = np.linalg.norm(v)
+    if norm < 1e-6:
+        raise BadQuery("the phrases cancel each other out")
+    return v / norm
+
+
+def query_vector(q: str | None = None, image: bytes | None = None) -> np.ndarray:
+    """One vector for text phrases (+/-), an image, or both."""
+    parts = []
+    if q and q.strip():
+        parts += [(sign, _text_vector(text)) for sign, text in parse_query(q)]
+    if image is not None:
+        try:
+            parts.append((1, service().embed_images([image])[0]))
+        except ValueError as exc:
+            raise BadQuery(f"the uploaded file is not a readable image: {exc}") from None
+    if not parts:
+        raise BadQuery("give a text query or an image")
+    return combine(parts)
+
+
+def image_vector(image_id: int) -> np.ndarray | None:
+    blob = Embedding.objects.filter(image_id=image_id, model_name=MODEL_KEY).values_list("vector", flat=True).first()
+    return None if blob is None else np.frombuffer(bytes(blob), dtype=np.float32)
+
+
+@dataclass
+class Hit:
+    image: Image
+    score: float
+
+
+@dataclass
+class Page:
+    hits: list[Hit]
+    has_more: bool
+    took_ms: float
+
+
+def search(vector, k=20, offset=0, min_score=None, uploaded_after=None, uploaded_before=None, exclude_id=None) -> Page:
+    """Rank indexed images by cosine similarity; the result rows come from one query a round."""
+    started = time.perf_counter()
+    index = get_index(MODEL_KEY, len(vector))
+    want = offset + k + 1  # one more than the page tells whether there is a next page
+    fetch = want
+    while True:
+        ranked = index.search(vector, fetch + (1 if exclude_id else 0))
+        if min_score is not None:
+            ranked = [(i, s) for i, s in ranked if s >= min_score]
+        rows = Image.objects.filter(pk__in=[i for i, _ in ranked], status=Image.Status.INDEXED)
+        if uploaded_after:
+            rows = rows.filter(uploaded_at__gte=uploaded_after)
+        if uploaded_before:
+            rows = rows.filter(uploaded_at__lt=uploaded_before)
+        by_id = {im.pk: im for im in rows}
+        hits = [Hit(by_id[i], s) for i, s in ranked if i in by_id and i != exclude_id]
+        exhausted = len(ranked) < fetch or index.stats()["size"] <= fetch
+        if len(hits) >= want or exhausted:
+            break
+        fetch *= 4  # filters or deletions removed some: look further down the ranking
+    page = hits[offset:offset + k]
+    return Page(page, len(hits) > offset + k, (time.perf_counter() - started) * 1000)
+
+
+def similar(image_id: int, k=20, offset=0) -> Page | None:
+    vector = image_vector(image_id)
+    if vector is None:
+        return None
+    return search(vector, k=k, offset=offset, exclude_id=image_id)
+
+
+def model_info() -> dict:
+    info = service().get_model_info()
+    info["model_key"] = MODEL_KEY
+    return info
+
+
+def status() -> dict:
+    from .jobs import get_queue
+
+    counts = {s: 0 for s in Image.Status.values}
+    counts.update(dict(Image.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
+    total = sum(counts.values())
+    try:
+        queue_length = get_queue().count
+    except Exception:
+        queue_length = None  # Redis down: say so rather than fail the page
+    info = model_info()
+    index = get_index(MODEL_KEY, info["embedding_dim"])
+    index.sync()
+    failures = Image.objects.filter(status=Image.Status.FAILED).order_by("-updated_at")[:20]
+    return {
+        "counts": counts,
+        "total": total,
+        "done_fraction": (counts["indexed"] + counts["failed"]) / total if total else 1.0,
+        "queue_length": queue_length,
+        "model": info,
+        "embedded_with_current_model": Embedding.objects.filter(model_name=MODEL_KEY).count(),
+        "index": index.stats(),
+        "recent_failures": [
+            {"id": f.pk, "original_filename": f.original_filename, "reason": f.failure_reason, "at": f.updated_at}
+            for f in failures
+        ],
+    }

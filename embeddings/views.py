@@ -1,0 +1,103 @@
+"""Browser pages. Thin: parse the request, call a selector or service, render."""
+import mimetypes
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, render
+from django.utils.dateparse import parse_date
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_http_methods
+
+from . import selectors
+from .models import Image
+
+PAGE_SIZE = 24
+
+
+def readable(view):
+    """Public unless CLIPSEARCH_PUBLIC=false; then a login is needed."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not settings.CLIPSEARCH_PUBLIC and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _float(value):
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _int(value, default, lo, hi):
+    try:
+        return min(max(int(value), lo), hi)
+    except (TypeError, ValueError):
+        return default
+
+
+@readable
+@ensure_csrf_cookie  # the image-search POST sends the token from this cookie
+@require_http_methods(["GET", "POST"])
+def search_page(request):
+    params = request.POST if request.method == "POST" else request.GET
+    q = params.get("q", "").strip()
+    like = params.get("like")
+    upload = request.FILES.get("image")
+    offset = _int(params.get("offset"), 0, 0, 10_000)
+    min_score = _float(params.get("min_score"))
+    after, before = parse_date(params.get("after") or ""), parse_date(params.get("before") or "")
+    ctx = {"q": q, "min_score": params.get("min_score", ""), "after": params.get("after", ""),
+           "before": params.get("before", ""), "offset": offset, "page_size": PAGE_SIZE,
+           "total_images": Image.objects.count(), "model": selectors.model_info()}
+    try:
+        if like:
+            vector = selectors.image_vector(_int(like, 0, 0, 2**62))
+            if vector is None:
+                raise selectors.BadQuery("that image is not indexed (yet)")
+            ctx["like"] = like
+        elif q or upload:
+            vector = selectors.query_vector(q, upload.read() if upload else None)
+        else:
+            vector = None
+        if vector is not None:
+            page = selectors.search(vector, k=PAGE_SIZE, offset=offset, min_score=min_score,
+                                    uploaded_after=after, uploaded_before=before,
+                                    exclude_id=int(like) if like else None)
+            ctx.update(page=page, next_offset=offset + PAGE_SIZE if page.has_more else None,
+                       prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
+                       searched=True, by_image=bool(upload))
+    except selectors.BadQuery as exc:
+        ctx["error"] = str(exc)
+    return render(request, "search.html", ctx, status=400 if "error" in ctx else 200)
+
+
+@readable
+def image_detail(request, pk):
+    image = get_object_or_404(Image, pk=pk)
+    similar = selectors.similar(pk, k=12)
+    return render(request, "detail.html", {"image": image, "similar": similar, "model": selectors.model_info()})
+
+
+@readable
+def status_page(request):
+    return render(request, "status.html", {"s": selectors.status()})
+
+
+@readable
+def media(request, path):
+    """Uploaded files, re-served with the type of their checked format and nosniff."""
+    if ".." in path.split("/") or not default_storage.exists(path):
+        raise Http404("no such file")
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    response = FileResponse(default_storage.open(path, "rb"), content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
