@@ -42,7 +42,7 @@ def env_int(name, default, minimum=0):
 
 DATA_DIR = Path(ENV.get("CLIPSEARCH_DATA_DIR") or BASE_DIR / "var").resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
-INDEX_DIR = DATA_DIR / "index"
+INDEX_DIR = Path(ENV.get("CLIPSEARCH_INDEX_DIR") or DATA_DIR / "index")
 
 # Validated once, at import; a bad CLIP_* value raises ConfigError naming the variable.
 from embeddings.clip_config import VALIDATED_CONFIG as CLIP  # noqa: E402
@@ -77,6 +77,8 @@ INDEX_REFRESH_SECONDS = float(env_int("CLIPSEARCH_INDEX_REFRESH_MS", 1000, 50)) 
 INGEST_BATCH_SIZE = env_int("CLIPSEARCH_INGEST_BATCH_SIZE", 32, 1)
 # A claim older than this is presumed dead (worker killed) and goes back to pending.
 CLAIM_TIMEOUT_SECONDS = env_int("CLIPSEARCH_CLAIM_TIMEOUT", 600, 10)
+# A worker renews its claim lease in Redis every quarter of this; a killed worker's expires.
+CLAIM_LEASE_SECONDS = env_int("CLIPSEARCH_CLAIM_LEASE", 20, 2)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -130,6 +132,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file, not memory, so that tests can run real workers in other processes on it.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Without REDIS_URL the launcher (clipsearch.embedded_redis) runs a private Redis on this socket.
@@ -152,9 +156,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns at start-up when it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
-MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_ROOT = ENV.get("CLIPSEARCH_MEDIA_ROOT") or DATA_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

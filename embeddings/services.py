@@ -36,7 +36,6 @@ MAGIC = {
 }
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
 THUMB_SIZE = 320
-LEASE_SECONDS = 20
 MAX_ATTEMPTS = 3
 
 
@@ -193,14 +192,14 @@ class Lease:
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
     def __enter__(self):
-        self.redis.set(_lease_key(self.token), "1", ex=LEASE_SECONDS)
+        self.redis.set(_lease_key(self.token), "1", ex=settings.CLAIM_LEASE_SECONDS)
         self._thread.start()
         return self
 
     def _beat(self):
-        while not self._stop.wait(LEASE_SECONDS / 4):
+        while not self._stop.wait(settings.CLAIM_LEASE_SECONDS / 4):
             try:
-                self.redis.set(_lease_key(self.token), "1", ex=LEASE_SECONDS)
+                self.redis.set(_lease_key(self.token), "1", ex=settings.CLAIM_LEASE_SECONDS)
             except Exception as exc:
                 log.warning("lease heartbeat failed: %s", exc)
 
@@ -267,22 +266,22 @@ def _encode_batch(service, images: list[Image], token: str) -> tuple[int, int]:
         except OSError as exc:
             datas.append(b"")
             errors[i] = f"the stored file cannot be read ({exc})"
-    vectors, bad = service.embed_image_batch_safe(datas)
-    errors.update(bad)
-    now, done, failed, row = timezone.now(), 0, 0, 0
+    encoded = service.embed_image_batch_safe([d for i, d in enumerate(datas) if i not in errors])
+    readable = [i for i in range(len(images)) if i not in errors]
+    errors.update({readable[j]: msg for j, msg in encoded.errors.items()})
+    vectors = {readable[j]: row for j, row in zip(encoded.indices, encoded.embeddings)}
+    now, done, failed = timezone.now(), 0, 0
     with transaction.atomic():
         for i, image in enumerate(images):
             mine = Image.objects.filter(pk=image.pk, claim_token=token, status=Image.Status.PROCESSING)
             if i in errors:
                 failed += mine.update(status=Image.Status.FAILED, failure_reason=str(errors[i])[:2000], claim_token="")
                 continue
-            vector = vectors[row]
-            row += 1
             # Only the holder of the claim writes; a reclaimed image is someone else's now.
             if mine.update(status=Image.Status.INDEXED, failure_reason="", claim_token="", indexed_at=now):
                 # Delete + create (not update) so the new row gets a new id past every watermark.
                 Embedding.objects.filter(image=image, model_name=MODEL_KEY).delete()
-                Embedding.objects.create(image=image, model_name=MODEL_KEY, vector=vector.astype("float32").tobytes())
+                Embedding.objects.create(image=image, model_name=MODEL_KEY, vector=vectors[i].astype("float32").tobytes())
                 done += 1
         transaction.on_commit(lambda: bump_generation(MODEL_KEY))
     return done, failed

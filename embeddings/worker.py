@@ -11,15 +11,31 @@ log = logging.getLogger(__name__)
 
 
 class ModelWorker(SimpleWorker):
-    def work(self, *args, **kwargs):
-        from .clip_service import get_clip_service
+    def __init__(self, *args, **kwargs):
+        # rq runs maintenance at most this often (seconds); ours adds the sweep below.
+        kwargs.setdefault("maintenance_interval", 60)
+        super().__init__(*args, **kwargs)
+
+    def sweep(self):
+        """Pick up what a killed worker left, and pending images whose job was lost with Redis."""
         from .jobs import enqueue_ingest
         from .models import Image
         from .services import reclaim_abandoned
 
-        get_clip_service().warmup()
-        # Pick up what a killed worker left, and pending images whose job was lost with Redis.
         reclaim_abandoned(self.connection)
         if Image.objects.filter(status=Image.Status.PENDING).exists():
             enqueue_ingest()
+
+    def work(self, *args, **kwargs):
+        from .clip_service import get_clip_service
+
+        get_clip_service().warmup()
+        self.sweep()
         return super().work(*args, **kwargs)
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        try:
+            self.sweep()
+        except Exception as exc:  # never let housekeeping kill the worker
+            log.warning("sweep failed: %s", exc)
