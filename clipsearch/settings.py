@@ -186,5 +186,5 @@ LOGGING = {
     },
 }
 
-# From this many vectors on, the index is approximate (IVF + 8-bit scalar quantisation).
+# From this many vectors on, the index is approximate (IVF over fp16 vectors).
 APPROX_INDEX_THRESHOLD = env_int("CLIPSEARCH_APPROX_THRESHOLD", 50_000, 1000)

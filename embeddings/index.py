@@ -23,7 +23,7 @@ from django.conf import settings
 from .models import Embedding, Tombstone
 
 log = logging.getLogger(__name__)
-FLAT, IVF = "flat", "ivf-sq8"
+FLAT, IVF = "flat", "ivf-fp16"
 
 
 def generation_key(model_key: str) -> str:
@@ -79,7 +79,7 @@ class VectorIndex:
         nlist = int(min(max(4 * np.sqrt(n), 64), n // 39))
         quantizer = faiss.IndexFlatIP(self.dim)
         index = faiss.IndexIVFScalarQuantizer(
-            quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
         )
         index.train(train)
         index.nprobe = max(8, nlist // 16)
