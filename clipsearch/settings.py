@@ -172,9 +172,16 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 LOGIN_URL = "admin:login"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_HTTPONLY = True
+# Behind HTTPS (production): secure cookies, HSTS, redirect; `manage.py check --deploy` is clean.
+if env_bool("CLIPSEARCH_HTTPS", False):
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = True
+# Searches per client per minute on the JSON API (0: no limit); counted in Redis.
+SEARCH_RATE_PER_MINUTE = env_int("CLIPSEARCH_SEARCH_RATE", 600, 0)
 
 LOGGING = {
     "version": 1,

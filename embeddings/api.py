@@ -1,5 +1,6 @@
 """The JSON API (spec section 6), built with django-ninja, which also serves its OpenAPI schema
 at /api/openapi.json and docs at /api/docs. Thin: validate, call a selector or service, shape."""
+import time
 from datetime import datetime
 
 import numpy as np
@@ -154,6 +155,35 @@ class EmbeddingOut(Schema):
     model: str
 
 
+def _check_rate(request):
+    """A fixed one-minute window per token user or client address, counted in Redis."""
+    limit = settings.SEARCH_RATE_PER_MINUTE
+    if not limit:
+        return
+    who = f"u{request.user.pk}" if getattr(request.user, "is_authenticated", False) else request.META.get("REMOTE_ADDR", "-")
+    key = f"clipsearch:rate:{who}:{int(time.time() // 60)}"
+    try:
+        from .jobs import redis_connection
+
+        pipe = redis_connection().pipeline()
+        count, _ = pipe.incr(key).expire(key, 120).execute()
+    except Exception:
+        return  # Redis down: serve searches rather than refuse them
+    if count > limit:
+        raise RateLimited(f"more than {limit} searches a minute; wait a little")
+
+
+class RateLimited(Exception):
+    pass
+
+
+@api.exception_handler(RateLimited)
+def on_rate(request, exc):
+    response = _error(request, 429, "rate_limited", str(exc))
+    response["Retry-After"] = "60"
+    return response
+
+
 def _abs(request, url):
     return request.build_absolute_uri(url)
 
@@ -193,12 +223,13 @@ def _get_image(image_id):
     return im
 
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 
 
 # ---- endpoints -----------------------------------------------------------------------
 @api.get("/search", response={200: ResultsOut, **ERRORS}, auth=READ, summary="Text search")
 def search(request, params: Query[SearchParams]):
+    _check_rate(request)
     vector = selectors.query_vector(params.q)
     page = selectors.search(vector, k=params.k, offset=params.offset, min_score=params.min_score,
                             uploaded_after=params.uploaded_after, uploaded_before=params.uploaded_before)
@@ -207,6 +238,7 @@ def search(request, params: Query[SearchParams]):
 
 @api.post("/search/image", response={200: ResultsOut, **ERRORS}, auth=READ, summary="Search by image, optionally mixed with text")
 def search_image(request, file: File[UploadedFile], q: Form[str] = "", k: Form[int] = 20):
+    _check_rate(request)
     if not 1 <= k <= selectors.MAX_K:
         raise HttpError(422, f"k must be between 1 and {selectors.MAX_K}")
     if file.size > settings.MAX_UPLOAD_BYTES:
@@ -217,6 +249,7 @@ def search_image(request, file: File[UploadedFile], q: Form[str] = "", k: Form[i
 
 @api.get("/images/{image_id}/similar", response={200: ResultsOut, **ERRORS}, auth=READ, summary="More like this")
 def similar(request, image_id: int, k: int = Query(20, ge=1, le=selectors.MAX_K), offset: int = Query(0, ge=0, le=10_000)):
+    _check_rate(request)
     _get_image(image_id)
     page = selectors.similar(image_id, k=k, offset=offset)
     if page is None:

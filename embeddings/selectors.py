@@ -121,6 +121,20 @@ def similar(image_id: int, k=20, offset=0) -> Page | None:
     return search(vector, k=k, offset=offset, exclude_id=image_id)
 
 
+def warm_up() -> None:
+    """Load the model and the index at process start, so the first search is as fast as the rest."""
+    from django.db import DatabaseError
+
+    info = model_info()  # a model that cannot load stops the process here, with its message
+    _text_vector("a photo")
+    try:
+        get_index(MODEL_KEY, info["embedding_dim"]).sync(force=True)
+    except DatabaseError as exc:  # not migrated yet: the index loads on the first search
+        import logging
+
+        logging.getLogger(__name__).warning("index not loaded at start: %s", exc)
+
+
 def model_info() -> dict:
     info = service().get_model_info()
     info["model_key"] = MODEL_KEY

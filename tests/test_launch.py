@@ -90,3 +90,11 @@ def test_create_api_token_prints_token_last(capsys):
     from embeddings.models import ApiToken
 
     assert ApiToken.objects.get(key_hash=ApiToken.hash(token)).user.username == "alice"
+
+
+def test_check_deploy_is_clean_under_production_settings(tmp_path):
+    env = _env(tmp_path, CLIPSEARCH_HTTPS="true", DJANGO_DEBUG="false",
+               DJANGO_SECRET_KEY="k" * 10 + "a-long-random-secret-key-for-production-9f8e7d6c5b4a3")
+    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr + out.stdout
