@@ -309,7 +309,10 @@ def ingest_pending(service=None, redis=None, batch_size: int | None = None, max_
             try:
                 done, failed = _encode_batch(service, images, lease.token)
             except BaseException:
-                _release(lease.token)
+                try:
+                    _release(lease.token)
+                except Exception:  # e.g. the database is gone: the expired lease frees them later
+                    log.exception("could not release claimed images")
                 raise
         totals["indexed"] += done
         totals["failed"] += failed

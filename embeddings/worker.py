@@ -33,6 +33,17 @@ class ModelWorker(SimpleWorker):
         self.sweep()
         return super().work(*args, **kwargs)
 
+    def execute_job(self, job, queue):
+        # A long-lived process has no request cycle to drop dead database connections
+        # (a restarted or failed-over server); do it around every job.
+        from django.db import close_old_connections
+
+        close_old_connections()
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            close_old_connections()
+
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
         try:
