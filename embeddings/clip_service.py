@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -261,11 +261,14 @@ class CLIPService:
                 buf, futures = pending
                 pending = submit(pool, chunks[k + 1]) if k + 1 < len(chunks) else None
                 errors, ok = {}, []
+                # Wait outside any try: an exception raised in this thread while waiting (a job
+                # timeout's signal, KeyboardInterrupt) must stop the batch, not blame an item.
+                wait(futures)
                 for j, (i, f) in enumerate(zip(chunk, futures)):
-                    try:
-                        f.result()
+                    e = f.exception()
+                    if e is None:
                         ok.append(j)
-                    except Exception as e:  # noqa: BLE001 - any decoder failure is the item's fault
+                    else:  # any decoder failure in a worker thread is that item's fault
                         errors[i] = str(e) if isinstance(e, ValueError) else f"cannot read image: {e}"
                 pixels = torch.from_numpy(buf if len(ok) == len(chunk) else buf[ok])
                 yield [chunk[j] for j in ok], pixels, errors

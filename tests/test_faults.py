@@ -1,0 +1,189 @@
+"""Faults: each ends with every image indexed (or failed with a reason), none encoded twice,
+and `check_index` clean. Real worker processes, Redis and database."""
+import shutil
+import threading
+import time
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from embeddings import selectors, services
+from embeddings.clip_config import MODEL_KEY
+from embeddings.index import get_index, reset_indexes
+from embeddings.jobs import get_queue, ingest_pending
+from embeddings.models import Embedding, Image
+from tests.conftest import jpeg_bytes, run_worker
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def add_unique(demo_images, n):
+    return [services.add_image(demo_images[i % len(demo_images)][0] + i.to_bytes(2, "big"), f"{i}.jpg", enqueue=False)
+            for i in range(n)]
+
+
+def assert_all_indexed_once(n):
+    assert Image.objects.filter(status="indexed").count() == n
+    assert Embedding.objects.filter(model_name=MODEL_KEY).count() == n
+    call_command("check_index")  # exits non-zero (SystemExit) unless the index and database agree
+
+
+def test_job_timeout_releases_its_claim(redis, tmp_path):
+    from PIL import Image as PILImage
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    # Big PNGs decode slowly (no JPEG draft shortcut): a 1 s job timeout fires mid-batch.
+    for i in range(12):
+        arr = rng.integers(0, 255, (1500, 2000, 3), dtype=np.uint8)
+        buf = __import__("io").BytesIO()
+        PILImage.fromarray(arr).save(buf, "PNG", compress_level=1)
+        services.add_image(buf.getvalue(), f"big{i}.png", enqueue=False)
+    job = get_queue().enqueue(ingest_pending, job_timeout=1)
+    # The worker also queues a normal job at start (pending images): it re-encodes what the
+    # timed-out job released.
+    out = run_worker(tmp_path, "--burst")
+    job.refresh()
+    assert job.is_failed and "JobTimeoutException" in (job.latest_result().exc_string or "")
+    assert not Image.objects.filter(status__in=["processing", "pending"]).exists()  # released, not stuck
+    assert_all_indexed_once(12)
+    assert set(Image.objects.values_list("attempts", flat=True)) == {2}  # claimed, released, encoded once
+
+
+def test_database_connection_dropped_during_job(redis, demo_images, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("terminating a server connection needs PostgreSQL (CI runs it)")
+    add_unique(demo_images, 120)
+    get_queue().enqueue(ingest_pending)
+    import os
+
+    os.environ.update({"CLIPSEARCH_INGEST_BATCH_SIZE": "4", "CLIPSEARCH_CLAIM_LEASE": "3"})
+    try:
+        worker = run_worker(tmp_path, wait=False)
+        deadline = time.time() + 120
+        while not Image.objects.filter(status="indexed").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        with connection.cursor() as c:  # drop every other session on this database
+            c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        time.sleep(1)
+        get_queue().enqueue(ingest_pending)  # what RQ's retry would do, without waiting for its timer
+        deadline = time.time() + 180
+        while Image.objects.exclude(status="indexed").exists() and time.time() < deadline:
+            time.sleep(0.5)
+        worker.terminate()
+        worker.wait(30)
+    finally:
+        for k in ("CLIPSEARCH_INGEST_BATCH_SIZE", "CLIPSEARCH_CLAIM_LEASE"):
+            os.environ.pop(k)
+    if Image.objects.exclude(status="indexed").exists():
+        time.sleep(4)
+        run_worker(tmp_path, "--burst")
+    assert_all_indexed_once(120)
+    assert max(Image.objects.values_list("attempts", flat=True)) <= 2
+
+
+def test_same_file_uploaded_twice_at_once_gives_one_record(redis, demo_images):
+    data = demo_images[0][0]
+    results, barrier = [], threading.Barrier(2)
+
+    def upload():
+        barrier.wait()
+        try:
+            results.append(services.add_image(data, "same.jpg", enqueue=False).pk)
+        except services.DuplicateImage as dup:
+            results.append(("dup", dup.existing.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Image.objects.count() == 1
+    pk = Image.objects.get().pk
+    assert sorted(map(str, results)) == sorted([str(pk), str(("dup", pk))])
+
+
+def test_index_file_deleted_or_truncated_while_serving(redis, demo_images, settings):
+    settings.INDEX_REFRESH_SECONDS = 0
+    add_unique(demo_images, 10)
+    services.ingest_pending(redis=redis)
+    vec = selectors.query_vector("a green star")
+    before = [h.image.pk for h in selectors.search(vec, k=5).hits]
+    index = get_index(MODEL_KEY, len(vec))
+    index.save()
+    index.path.unlink()  # deleted under the running process
+    assert [h.image.pk for h in selectors.search(vec, k=5).hits] == before
+    index.save()
+    assert index.path.exists()
+    index.path.write_bytes(index.path.read_bytes()[:100])  # truncated
+    reset_indexes()  # the next process to start
+    assert [h.image.pk for h in selectors.search(vec, k=5).hits] == before
+    assert get_index(MODEL_KEY, len(vec)).load()  # rebuilt and saved whole
+
+
+def test_check_index_refuses_when_media_folder_is_missing(redis, demo_images, settings, tmp_path):
+    add_unique(demo_images, 5)
+    services.ingest_pending(redis=redis)
+    shutil.move(settings.MEDIA_ROOT, tmp_path / "moved-away")
+    from django.core.files.storage import default_storage
+
+    default_storage.__dict__.pop("base_location", None)
+    default_storage.__dict__.pop("location", None)
+    with pytest.raises(SystemExit) as exc:
+        call_command("check_index", "--fix")
+    assert exc.value.code == 2
+    assert Image.objects.filter(status="indexed").count() == 5  # nothing deleted or failed
+
+
+def _restart_redis(redis):
+    """Restart the Redis the app uses, losing its data (no persistence), as a crash would."""
+    import subprocess
+
+    from django.conf import settings as dj
+
+    from clipsearch import embedded_redis
+
+    if dj.REDIS_EMBEDDED:
+        embedded_redis.stop(dj.DATA_DIR)
+        embedded_redis.start(dj.DATA_DIR)
+        return
+    kw = redis.connection_pool.connection_kwargs
+    if kw.get("host") not in ("127.0.0.1", "localhost") or kw.get("port") != 6379:
+        pytest.skip("restarts only a local Redis on 6379")
+    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], capture_output=True)
+    subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
+                    "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"], check=True)
+    for _ in range(50):
+        try:
+            if redis.ping():
+                return
+        except Exception:
+            time.sleep(0.1)
+
+
+def test_redis_restarted_during_ingest(redis, demo_images, tmp_path):
+    import os
+
+    add_unique(demo_images, 200)
+    get_queue().enqueue(ingest_pending)
+    os.environ.update({"CLIPSEARCH_INGEST_BATCH_SIZE": "8", "CLIPSEARCH_CLAIM_LEASE": "3"})
+    try:
+        worker = run_worker(tmp_path, wait=False)
+        deadline = time.time() + 120
+        while Image.objects.filter(status="indexed").count() < 16 and time.time() < deadline:
+            time.sleep(0.05)
+        _restart_redis(redis)
+        worker.wait(120)  # the worker loses its connection and stops, or finishes
+        time.sleep(4)  # leases of the old Redis are gone anyway
+        run_worker(tmp_path, "--burst")  # a fresh worker sweeps what was left
+    finally:
+        for k in ("CLIPSEARCH_INGEST_BATCH_SIZE", "CLIPSEARCH_CLAIM_LEASE"):
+            os.environ.pop(k)
+        if worker.poll() is None:
+            worker.kill()
+    assert_all_indexed_once(200)
+    assert max(Image.objects.values_list("attempts", flat=True)) <= 2
