@@ -16,8 +16,11 @@ class MultipleFileField(forms.FileField):
     widget = MultipleFileInput
 
     def clean(self, data, initial=None):
-        files = data if isinstance(data, (list, tuple)) else [data]
-        return [super(MultipleFileField, self).clean(f, initial) for f in files if f]
+        # Each file is judged by services.add_image, one by one: a bad one must not block the rest.
+        files = [f for f in (data if isinstance(data, (list, tuple)) else [data]) if f is not None]
+        if not files:
+            raise forms.ValidationError("Choose at least one file.")
+        return files
 
 
 class UploadForm(forms.Form):

@@ -76,6 +76,8 @@ def inspect_image(data: bytes) -> Inspected:
     try:
         with PILImage.open(io.BytesIO(data), formats=[fmt]) as im:
             width, height = im.size
+            if im.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientation: shown rotated by 90°
+                width, height = height, width
             if width * height > settings.MAX_IMAGE_PIXELS:
                 raise RejectedImage(f"the image is {width}x{height}: more than {settings.MAX_IMAGE_PIXELS} pixels")
             im.draft("RGB", (THUMB_SIZE * 2, THUMB_SIZE * 2))  # JPEG: decode at reduced scale
