@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
-from ninja import File, Form, NinjaAPI, Query, Schema
+from ninja import File, Form, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
 from ninja.security import HttpBearer, django_auth, django_auth_is_staff
@@ -231,8 +231,9 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: Error
 def search(request, params: Query[SearchParams]):
     _check_rate(request)
     vector = selectors.query_vector(params.q)
+    aware = lambda d: d if d is None or timezone.is_aware(d) else timezone.make_aware(d)  # noqa: E731
     page = selectors.search(vector, k=params.k, offset=params.offset, min_score=params.min_score,
-                            uploaded_after=params.uploaded_after, uploaded_before=params.uploaded_before)
+                            uploaded_after=aware(params.uploaded_after), uploaded_before=aware(params.uploaded_before))
     return _results(request, params.q, page, {"offset": params.offset + params.k})
 
 
@@ -253,7 +254,7 @@ def similar(request, image_id: int, k: int = Query(20, ge=1, le=selectors.MAX_K)
     _get_image(image_id)
     page = selectors.similar(image_id, k=k, offset=offset)
     if page is None:
-        raise HttpError(409, f"image {image_id} has no embedding for the current model yet")
+        return _error(request, 409, "not_indexed", f"image {image_id} has no embedding for the current model yet")
     return _results(request, None, page, {"offset": offset + k})
 
 
@@ -272,7 +273,7 @@ def upload(request, files: File[list[UploadedFile]]):
         except services.RejectedImage as exc:
             out["rejected"].append({"original_filename": f.name, "reason": str(exc)})
     if out["images"]:
-        return 201, out
+        return Status(201, out)
     if out["duplicates"]:
         d = out["duplicates"][0]
         return _error(request, 409, "duplicate", d["reason"], existing_id=d["existing_id"])
@@ -287,7 +288,7 @@ def image_detail(request, image_id: int):
 @api.delete("/images/{image_id}", response={204: None, **ERRORS}, auth=WRITE, summary="Delete an image")
 def image_delete(request, image_id: int):
     services.delete_images([_get_image(image_id)])
-    return 204, None
+    return Status(204, None)
 
 
 @api.get("/status", auth=READ, summary="Counts, queue, model and index")
