@@ -1,0 +1,121 @@
+"""Quality of the bundled demo CLIP model (spec section 4).
+
+Loads embeddings/demo_model with plain transformers (the code path used for
+openai/clip-vit-base-patch32), ranks fresh galleries drawn by an independent drawer
+(tests/drawing_other.py) and by embeddings/synth.py at an unseen seed, and checks
+precision@5 of "a {colour} {shape}" and "a {size} {shape}" queries.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (str(ROOT), str(Path(__file__).resolve().parent)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import drawing_other  # noqa: E402
+
+from embeddings import synth  # noqa: E402
+
+MODEL_DIR = ROOT / "embeddings" / "demo_model"
+COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "black", "white")
+SHAPES = ("circle", "square", "triangle", "star", "cross", "ring")
+SIZES = ("small", "large")
+MIN_COLOUR_SHAPE = 0.85
+MIN_SIZE_SHAPE = 0.70
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from transformers import CLIPImageProcessor, CLIPModel, CLIPTokenizerFast
+
+    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    model = CLIPModel.from_pretrained(MODEL_DIR).eval()
+    tok = CLIPTokenizerFast.from_pretrained(MODEL_DIR)
+    proc = CLIPImageProcessor.from_pretrained(MODEL_DIR)
+    return model, tok, proc
+
+
+def _tensor(out):
+    return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+@torch.no_grad()
+def _image_embeddings(demo, images):
+    model, _, proc = demo
+    chunks = []
+    for i in range(0, len(images), 128):
+        pix = proc(images=images[i : i + 128], return_tensors="pt")["pixel_values"]
+        chunks.append(_tensor(model.get_image_features(pixel_values=pix)))
+    return torch.nn.functional.normalize(torch.cat(chunks), dim=-1)
+
+
+@torch.no_grad()
+def _text_embeddings(demo, texts):
+    model, tok, _ = demo
+    t = tok(texts, padding=True, truncation=True, return_tensors="pt")
+    return torch.nn.functional.normalize(_tensor(model.get_text_features(**t)), dim=-1)
+
+
+def _precision_at_5(demo, attrs, img_emb, queries, keys):
+    """Mean over queries of the fraction of the top 5 images whose `keys` all match."""
+    texts = [f"a {a} {b}" for a, b in queries]
+    top = (_text_embeddings(demo, texts) @ img_emb.T).topk(5, dim=1).indices.tolist()
+    per_query = {}
+    for (a, b), row in zip(queries, top):
+        per_query[f"a {a} {b}"] = float(np.mean([(attrs[j][keys[0]], attrs[j][keys[1]]) == (a, b) for j in row]))
+    return float(np.mean(list(per_query.values()))), per_query
+
+
+def _check(demo, gallery, label):
+    images = [im for im, _ in gallery]
+    attrs = [a for _, a in gallery]
+    counts = {(a["colour"], a["shape"], a["size"]) for a in attrs}
+    assert len(counts) == len(COLOURS) * len(SHAPES) * len(SIZES), "gallery not balanced"
+    emb = _image_embeddings(demo, images)
+    cs_mean, cs = _precision_at_5(demo, attrs, emb, [(c, s) for c in COLOURS for s in SHAPES], ("colour", "shape"))
+    zs_mean, zs = _precision_at_5(demo, attrs, emb, [(z, s) for z in SIZES for s in SHAPES], ("size", "shape"))
+    worst = sorted(cs.items(), key=lambda kv: kv[1])[:5]
+    print(f"{label}: colour x shape P@5 {cs_mean:.3f} (worst {worst}); size x shape P@5 {zs_mean:.3f}")
+    assert cs_mean >= MIN_COLOUR_SHAPE, f"{label}: colour x shape precision@5 {cs_mean:.3f}; worst {worst}"
+    assert zs_mean >= MIN_SIZE_SHAPE, f"{label}: size x shape precision@5 {zs_mean:.3f}; {zs}"
+
+
+def test_demo_model_files_are_small_and_standard():
+    names = {p.name for p in MODEL_DIR.iterdir()}
+    for required in ("config.json", "model.safetensors", "preprocessor_config.json", "vocab.json", "merges.txt"):
+        assert required in names, required
+    total = sum(p.stat().st_size for p in MODEL_DIR.rglob("*") if p.is_file())
+    assert total <= 8 * 1024 * 1024, f"demo model is {total / 1e6:.1f} MB"
+
+
+def test_demo_tokenizer_handles_any_text(demo):
+    from transformers import CLIPTokenizer
+
+    _, fast, _ = demo
+    slow = CLIPTokenizer.from_pretrained(MODEL_DIR)
+    for text in ("a red circle", "A photo of a LARGE blue star!", "un cercle rouge", "猫の写真 🐱", "z" * 10000):
+        ids = fast(text, truncation=True)["input_ids"]
+        assert ids == slow(text, truncation=True)["input_ids"]
+        assert ids[0] == fast.bos_token_id and ids[-1] == fast.eos_token_id and len(ids) <= 77
+    for word in COLOURS + SHAPES + SIZES:  # every word the demo must know is a single token
+        assert len(fast(word, add_special_tokens=False)["input_ids"]) == 1, word
+
+
+def test_demo_model_ranks_independently_drawn_shapes(demo):
+    _check(demo, drawing_other.gallery(per_combo=5, seed=20240607), "drawing_other")
+
+
+def test_demo_model_ranks_unseen_synth_gallery(demo):
+    gallery = synth.gallery(480, seed=987654)
+    _check(demo, [(im, {k: a[k] for k in ("colour", "shape", "size")}) for im, a in gallery], "synth")
