@@ -334,7 +334,7 @@ def main(argv=None):
         print(f"tokenizer: {len(tok)} tokens ({time.time() - t0:.0f}s)", flush=True)
         proc = make_image_processor()
 
-        imgs, attrs = make_dataset(args.images, args.seed, args.threads)
+        imgs, attrs, _masks = make_dataset(args.images, args.seed, args.threads)
         # The fast path must equal the real processor.
         probe = synth.draw_shape_image(np.random.default_rng(0), "red", "star", "small", 200)
         ref = proc(images=[probe], return_tensors="np")["pixel_values"][0]
