@@ -2,6 +2,7 @@
 at /api/openapi.json and docs at /api/docs. Thin: validate, call a selector or service, shape."""
 import time
 from datetime import datetime
+from datetime import timezone as dt_timezone
 
 import numpy as np
 from django.conf import settings
@@ -226,14 +227,24 @@ def _get_image(image_id):
 ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 
 
+def _utc(d: datetime | None) -> datetime | None:
+    """Date filters in UTC: naive means UTC, and odd offsets (which PostgreSQL refuses) are folded in."""
+    if d is None:
+        return None
+    try:
+        return d.replace(tzinfo=dt_timezone.utc) if timezone.is_naive(d) else d.astimezone(dt_timezone.utc)
+    except (OverflowError, ValueError):
+        raise HttpError(422, "the date is out of range") from None
+
+
 # ---- endpoints -----------------------------------------------------------------------
 @api.get("/search", response={200: ResultsOut, **ERRORS}, auth=READ, summary="Text search")
 def search(request, params: Query[SearchParams]):
     _check_rate(request)
+    after, before = _utc(params.uploaded_after), _utc(params.uploaded_before)
     vector = selectors.query_vector(params.q)
-    aware = lambda d: d if d is None or timezone.is_aware(d) else timezone.make_aware(d)  # noqa: E731
     page = selectors.search(vector, k=params.k, offset=params.offset, min_score=params.min_score,
-                            uploaded_after=aware(params.uploaded_after), uploaded_before=aware(params.uploaded_before))
+                            uploaded_after=after, uploaded_before=before)
     return _results(request, params.q, page, {"offset": params.offset + params.k})
 
 

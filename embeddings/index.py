@@ -73,7 +73,7 @@ def build_faiss(vectors: np.ndarray | None, ids: np.ndarray, kind: str, dim: int
         )
         sample = vectors if n <= 100 * nlist else vectors[np.random.default_rng(0).choice(n, 100 * nlist, replace=False)]
         index.train(sample)
-        index.nprobe = max(8, nlist // 16)
+        index.nprobe = max(16, nlist // 64)  # measured: 1M recall@10 0.996 at 5 ms p50 (docs/PERFORMANCE.md)
     if len(ids):
         index.add_with_ids(vectors, ids)
     return index
