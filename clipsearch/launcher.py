@@ -8,6 +8,7 @@ CLIPSEARCH_WORKERS), and stop everything they started on Ctrl-C.
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,18 @@ import time
 
 def manage(*args, **kw):
     return subprocess.run([sys.executable, "manage.py", *args], check=True, **kw)
+
+
+def _wait_for_port(host, port, children, seconds=120):
+    """Print the URL only once the server answers there."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and all(c.poll() is None for c in children):
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the web server did not start on {host}:{port}")
 
 
 def main(mode: str) -> int:
@@ -60,7 +73,7 @@ def main(mode: str) -> int:
             server = [sys.executable, "-m", "gunicorn", "clipsearch.wsgi", "-b", f"{host}:{port}",
                       "-w", os.environ.get("WEB_CONCURRENCY", "2"), "--timeout", "120"]
         children.append(subprocess.Popen(server))
-        time.sleep(2)
+        _wait_for_port(host, int(port), children)
         print(f"\n  clipsearch is running at http://{host}:{port}/")
         if password:
             print(f"  admin: http://{host}:{port}/admin/  user: admin  password: {password}")

@@ -15,7 +15,8 @@ from tests.conftest import ROOT
 
 
 def _env(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    # A fresh machine's environment: no services configured, nothing the browser tests set.
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     env.update(CLIPSEARCH_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1", **extra)
     return env
 
