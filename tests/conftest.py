@@ -72,6 +72,19 @@ def run_worker(tmp_path, *extra, wait=True, **kw):
     return proc
 
 
+def start_worker_and_wait(tmp_path, at_least=1, timeout=120):
+    """A long-running worker, returned once it has indexed `at_least` images (to kill it mid-run)."""
+    import time
+
+    from embeddings.models import Image
+
+    worker = run_worker(tmp_path, wait=False)
+    deadline = time.time() + timeout
+    while Image.objects.filter(status="indexed").count() < at_least and time.time() < deadline:
+        time.sleep(0.05)
+    return worker
+
+
 def jpeg_bytes(img, quality=90) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=quality)

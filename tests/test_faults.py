@@ -13,7 +13,7 @@ from embeddings.clip_config import MODEL_KEY
 from embeddings.index import get_index, reset_indexes
 from embeddings.jobs import get_queue, ingest_pending
 from embeddings.models import Embedding, Image
-from tests.conftest import jpeg_bytes, run_worker
+from tests.conftest import run_worker, start_worker_and_wait
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -51,32 +51,24 @@ def test_job_timeout_releases_its_claim(redis, tmp_path):
     assert set(Image.objects.values_list("attempts", flat=True)) == {2}  # claimed, released, encoded once
 
 
-def test_database_connection_dropped_during_job(redis, demo_images, tmp_path):
+def test_database_connection_dropped_during_job(redis, demo_images, tmp_path, monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("terminating a server connection needs PostgreSQL (CI runs it)")
     add_unique(demo_images, 120)
     get_queue().enqueue(ingest_pending)
-    import os
-
-    os.environ.update({"CLIPSEARCH_INGEST_BATCH_SIZE": "4", "CLIPSEARCH_CLAIM_LEASE": "3"})
-    try:
-        worker = run_worker(tmp_path, wait=False)
-        deadline = time.time() + 120
-        while not Image.objects.filter(status="indexed").exists() and time.time() < deadline:
-            time.sleep(0.05)
-        with connection.cursor() as c:  # drop every other session on this database
-            c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-        time.sleep(1)
-        get_queue().enqueue(ingest_pending)  # what RQ's retry would do, without waiting for its timer
-        deadline = time.time() + 180
-        while Image.objects.exclude(status="indexed").exists() and time.time() < deadline:
-            time.sleep(0.5)
-        worker.terminate()
-        worker.wait(30)
-    finally:
-        for k in ("CLIPSEARCH_INGEST_BATCH_SIZE", "CLIPSEARCH_CLAIM_LEASE"):
-            os.environ.pop(k)
+    monkeypatch.setenv("CLIPSEARCH_INGEST_BATCH_SIZE", "4")
+    monkeypatch.setenv("CLIPSEARCH_CLAIM_LEASE", "3")
+    worker = start_worker_and_wait(tmp_path)
+    with connection.cursor() as c:  # drop every other session on this database
+        c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    time.sleep(1)
+    get_queue().enqueue(ingest_pending)  # what RQ's retry would do, without waiting for its timer
+    deadline = time.time() + 180
+    while Image.objects.exclude(status="indexed").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    worker.terminate()
+    worker.wait(30)
     if Image.objects.exclude(status="indexed").exists():
         time.sleep(4)
         run_worker(tmp_path, "--burst")
@@ -165,17 +157,13 @@ def _restart_redis(redis):
             time.sleep(0.1)
 
 
-def test_redis_restarted_during_ingest(redis, demo_images, tmp_path):
-    import os
-
+def test_redis_restarted_during_ingest(redis, demo_images, tmp_path, monkeypatch):
     add_unique(demo_images, 200)
     get_queue().enqueue(ingest_pending)
-    os.environ.update({"CLIPSEARCH_INGEST_BATCH_SIZE": "8", "CLIPSEARCH_CLAIM_LEASE": "3"})
+    monkeypatch.setenv("CLIPSEARCH_INGEST_BATCH_SIZE", "8")
+    monkeypatch.setenv("CLIPSEARCH_CLAIM_LEASE", "3")
+    worker = start_worker_and_wait(tmp_path, at_least=16)
     try:
-        worker = run_worker(tmp_path, wait=False)
-        deadline = time.time() + 120
-        while Image.objects.filter(status="indexed").count() < 16 and time.time() < deadline:
-            time.sleep(0.05)
         _restart_redis(redis)
         # The worker either reconnects and finishes, or loses its connection and stops.
         deadline = time.time() + 120
@@ -186,8 +174,6 @@ def test_redis_restarted_during_ingest(redis, demo_images, tmp_path):
         time.sleep(4)  # leases of the old Redis are gone anyway
         run_worker(tmp_path, "--burst")  # a fresh worker sweeps what was left
     finally:
-        for k in ("CLIPSEARCH_INGEST_BATCH_SIZE", "CLIPSEARCH_CLAIM_LEASE"):
-            os.environ.pop(k)
         if worker.poll() is None:
             worker.kill()
     assert_all_indexed_once(200)

@@ -14,7 +14,7 @@ from embeddings import selectors, services
 from embeddings.clip_config import MODEL_KEY
 from embeddings.index import get_index
 from embeddings.models import Embedding, Image
-from tests.conftest import run_worker
+from tests.conftest import run_worker, start_worker_and_wait
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -80,7 +80,7 @@ def test_index_folder_is_resumable(redis, demo_images, tmp_path):
     assert Image.objects.filter(original_filename="notes.jpg").count() == 0
 
 
-def test_two_workers_share_the_work_exactly_once(redis, demo_images, tmp_path):
+def test_two_workers_share_the_work_exactly_once(redis, demo_images, tmp_path, monkeypatch):
     for i in range(200):
         data, _ = demo_images[i % len(demo_images)]
         # Make each file unique (different sha256) without changing the picture much.
@@ -89,41 +89,31 @@ def test_two_workers_share_the_work_exactly_once(redis, demo_images, tmp_path):
 
     for _ in range(2):
         get_queue().enqueue(ingest_pending)
-    env_batch = {"CLIPSEARCH_INGEST_BATCH_SIZE": "8"}
-    os.environ.update(env_batch)
-    try:
-        workers = [run_worker(tmp_path, "--burst", wait=False) for _ in range(2)]
-        outs = [w.communicate(timeout=300)[0] for w in workers]
-    finally:
-        os.environ.pop("CLIPSEARCH_INGEST_BATCH_SIZE")
+    monkeypatch.setenv("CLIPSEARCH_INGEST_BATCH_SIZE", "8")
+    workers = [run_worker(tmp_path, "--burst", wait=False) for _ in range(2)]
+    outs = [w.communicate(timeout=300)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), outs
     assert Image.objects.filter(status="indexed").count() == 200
     assert Embedding.objects.count() == 200
     assert set(Image.objects.values_list("attempts", flat=True)) == {1}  # each claimed and encoded once
 
 
-def test_sigkilled_worker_loses_nothing(redis, demo_images, tmp_path):
+def test_sigkilled_worker_loses_nothing(redis, demo_images, tmp_path, monkeypatch):
     for i in range(120):
         data, _ = demo_images[i % len(demo_images)]
         services.add_image(data + bytes([i]), f"{i}.jpg", enqueue=False)
     from embeddings.jobs import get_queue, ingest_pending
 
     get_queue().enqueue(ingest_pending)
-    os.environ.update({"CLIPSEARCH_INGEST_BATCH_SIZE": "4", "CLIPSEARCH_CLAIM_LEASE": "3"})
-    try:
-        worker = run_worker(tmp_path, wait=False)
-        deadline = time.time() + 120
-        while not Image.objects.filter(status="indexed").exists() and time.time() < deadline:
-            time.sleep(0.05)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-        left = Image.objects.exclude(status="indexed").count()
-        assert left > 0, "the worker finished before it could be killed"
-        time.sleep(4)  # the dead worker's lease expires
-        run_worker(tmp_path, "--burst")
-    finally:
-        for k in ("CLIPSEARCH_INGEST_BATCH_SIZE", "CLIPSEARCH_CLAIM_LEASE"):
-            os.environ.pop(k)
+    monkeypatch.setenv("CLIPSEARCH_INGEST_BATCH_SIZE", "4")
+    monkeypatch.setenv("CLIPSEARCH_CLAIM_LEASE", "3")
+    worker = start_worker_and_wait(tmp_path)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    left = Image.objects.exclude(status="indexed").count()
+    assert left > 0, "the worker finished before it could be killed"
+    time.sleep(4)  # the dead worker's lease expires
+    run_worker(tmp_path, "--burst")
     assert Image.objects.filter(status="indexed").count() == 120
     assert Embedding.objects.count() == 120
     assert max(Image.objects.values_list("attempts", flat=True)) <= 2
