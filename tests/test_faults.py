@@ -29,17 +29,20 @@ def assert_all_indexed_once(n):
     call_command("check_index")  # exits non-zero (SystemExit) unless the index and database agree
 
 
-def test_job_timeout_releases_its_claim(redis, tmp_path):
-    from PIL import Image as PILImage
+def test_job_timeout_releases_its_claim(redis, tmp_path, monkeypatch):
+    import io
+
     import numpy as np
+    from PIL import Image as PILImage
 
     rng = np.random.default_rng(0)
-    # Big PNGs decode slowly (no JPEG draft shortcut): a 1 s job timeout fires mid-batch.
-    for i in range(12):
-        arr = rng.integers(0, 255, (1500, 2000, 3), dtype=np.uint8)
-        buf = __import__("io").BytesIO()
-        PILImage.fromarray(arr).save(buf, "PNG", compress_level=1)
+    # 32 noise PNGs of 6 MP in one claim: decoding them takes seconds on any machine (no JPEG
+    # draft shortcut), so a 1 s job timeout fires mid-batch.
+    for i in range(32):
+        buf = io.BytesIO()
+        PILImage.fromarray(rng.integers(0, 255, (2000, 3000, 3), dtype=np.uint8)).save(buf, "PNG", compress_level=1)
         services.add_image(buf.getvalue(), f"big{i}.png", enqueue=False)
+    monkeypatch.setenv("CLIPSEARCH_INGEST_BATCH_SIZE", "64")
     job = get_queue().enqueue(ingest_pending, job_timeout=1)
     # The worker also queues a normal job at start (pending images): it re-encodes what the
     # timed-out job released.
@@ -47,7 +50,7 @@ def test_job_timeout_releases_its_claim(redis, tmp_path):
     job.refresh()
     assert job.is_failed and "JobTimeoutException" in (job.latest_result().exc_string or "")
     assert not Image.objects.filter(status__in=["processing", "pending"]).exists()  # released, not stuck
-    assert_all_indexed_once(12)
+    assert_all_indexed_once(32)
     assert set(Image.objects.values_list("attempts", flat=True)) == {2}  # claimed, released, encoded once
 
 
