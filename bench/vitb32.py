@@ -28,17 +28,8 @@ CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 VOCAB_SIZE = 49408
 
 
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP byte -> printable unicode character table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
+# transformers' own table: the same one CLIP's tokenizer uses.
+from transformers.convert_slow_tokenizer import bytes_to_unicode  # noqa: E402
 
 
 def _bpe_text() -> str:

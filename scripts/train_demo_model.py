@@ -89,17 +89,8 @@ oval rectangle hexagon pentagon diamond heart arrow line curve spiral wave patte
 # --------------------------------------------------------------------------------------------
 # Tokenizer
 # --------------------------------------------------------------------------------------------
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2 / CLIP map from bytes to printable unicode characters."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
+# transformers' own table: the same one CLIP's tokenizer uses.
+from transformers.convert_slow_tokenizer import bytes_to_unicode  # noqa: E402
 
 
 def learn_merges(word_freq: Counter, num_merges: int) -> list[tuple[str, str]]:
