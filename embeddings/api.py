@@ -333,10 +333,14 @@ def encode_image(request, file: File[UploadedFile]):
 
 @api.post("/similarity", response={200: dict, **ERRORS}, auth=READ, summary="Cosine similarity of two embeddings")
 def similarity(request, body: SimilarityIn):
+    from .clip_service import cosine
+
     a, b = np.asarray(body.text_embedding, np.float32), np.asarray(body.image_embedding, np.float32)
     if a.shape != b.shape:
         raise HttpError(400, "the two embeddings differ in length")
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if not (np.isfinite(na) and np.isfinite(nb)) or na == 0 or nb == 0:
+    if not (np.isfinite(a).all() and np.isfinite(b).all()) or not a.any() or not b.any():
         raise HttpError(400, "embeddings must be finite and non-zero")
-    return {"similarity": float(a @ b / (na * nb))}
+    similarity = cosine(a, b)
+    if not np.isfinite(similarity):  # e.g. norms overflowing float32
+        raise HttpError(400, "embeddings are too large to compare")
+    return {"similarity": similarity}

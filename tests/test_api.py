@@ -659,3 +659,9 @@ def test_schemathesis_finds_no_server_errors(redis, gallery, token):
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
     assert ran >= 9 and len(calls) >= 60, calls
     assert not failures, "\n\n".join(failures)
+
+
+def test_similarity_with_overflowing_norms_is_4xx(client):
+    resp = client.post("/api/similarity", {"text_embedding": [1e38, 1e38], "image_embedding": [1e38, 1e38]},
+                       content_type="application/json")
+    assert_error(resp, 400)

@@ -23,7 +23,7 @@ class Command(BaseCommand):
         missing_in_index = np.setdiff1d(in_db, index.ids)
         orphaned = np.setdiff1d(index.ids, in_db)
         unembedded = Image.objects.filter(status=Image.Status.INDEXED).exclude(embeddings__model_name=MODEL_KEY).count()
-        media_ok = default_storage.exists("") if hasattr(default_storage, "exists") else True
+        media_ok = default_storage.exists("")  # the media root itself: a missing mount says False
         lost_files = [] if not media_ok else [i for i, name in Image.objects.values_list("id", "file") if not default_storage.exists(name)]
         self.stdout.write(f"model {MODEL_KEY}: {len(in_db)} embeddings, index {index.kind} with {len(index.ids)}")
         self.stdout.write(f"missing from index: {len(missing_in_index)}; orphaned in index: {len(orphaned)}; "
