@@ -1,6 +1,10 @@
 """Browser pages. Thin: parse the request, call a selector or service, render."""
+import base64
 import mimetypes
+import secrets
 from functools import wraps
+
+import numpy as np
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -12,6 +16,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
 from . import selectors
+from .clip_config import MODEL_KEY
 from .models import Image
 
 PAGE_SIZE = 24
@@ -43,6 +48,29 @@ def _int(value, default, lo, hi):
         return default
 
 
+_SAVED_QUERIES = 8  # image queries kept per session so that their pages can be turned
+
+
+def _save_query_vector(request, vector) -> str:
+    """Keep an image query's vector in the session; the pager links carry only its key.
+
+    An uploaded picture cannot ride along in a link, and encoding it again per page would cost
+    a model call; so the vector (text mixed in) is kept, the oldest dropped past a few.
+    """
+    saved = request.session.get("query_vectors", {})
+    key = secrets.token_urlsafe(8)
+    saved[key] = [MODEL_KEY, base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode()]
+    request.session["query_vectors"] = dict(list(saved.items())[-_SAVED_QUERIES:])
+    return key
+
+
+def _saved_query_vector(request, key):
+    model, raw = request.session.get("query_vectors", {}).get(key) or (None, None)
+    if model != MODEL_KEY:  # unknown key, or a vector of the model used before a restart
+        raise selectors.BadQuery("that image search has expired: drop or choose the image again")
+    return np.frombuffer(base64.b64decode(raw), dtype=np.float32)
+
+
 @readable
 @ensure_csrf_cookie  # the image-search POST sends the token from this cookie
 @require_http_methods(["GET", "POST"])
@@ -51,6 +79,7 @@ def search_page(request):
     q = params.get("q", "").strip()
     like = params.get("like")
     upload = request.FILES.get("image")
+    saved = params.get("qi")  # key of an image query kept in the session (pages 2, 3, ...)
     offset = _int(params.get("offset"), 0, 0, 10_000)
     min_score = _float(params.get("min_score"))
     after, before = parse_date(params.get("after") or ""), parse_date(params.get("before") or "")
@@ -63,8 +92,13 @@ def search_page(request):
             if vector is None:
                 raise selectors.BadQuery("that image is not indexed (yet)")
             ctx["like"] = like
+        elif saved:
+            vector = _saved_query_vector(request, saved)
+            ctx["qi"] = saved
         elif q or upload:
             vector = selectors.query_vector(q, upload.read() if upload else None)
+            if upload:
+                ctx["qi"] = _save_query_vector(request, vector)
         else:
             vector = None
         if vector is not None:
@@ -73,7 +107,7 @@ def search_page(request):
                                     exclude_id=int(like) if like else None)
             ctx.update(page=page, next_offset=offset + PAGE_SIZE if page.has_more else None,
                        prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
-                       searched=True, by_image=bool(upload))
+                       searched=True, by_image=bool(upload or saved))
     except selectors.BadQuery as exc:
         ctx["error"] = str(exc)
     return render(request, "search.html", ctx, status=400 if "error" in ctx else 200)

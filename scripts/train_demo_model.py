@@ -266,13 +266,16 @@ def caption_batch(rng, attrs_np):
     return caps, stated
 
 
-def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Flips and quarter turns: they change no attribute."""
+def augment_with_mask(x: torch.Tensor, m: torch.Tensor, g: torch.Generator):
+    """The same flips and quarter turns on images (B,3,H,W) and their patch masks (B,g,g)."""
     b = x.shape[0]
     flip = torch.rand(b, generator=g) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    m = torch.where(flip[:, None, None], m.flip(-1), m)
     turn = torch.rand(b, generator=g) < 0.5
-    return torch.where(turn[:, None, None, None], x.transpose(-1, -2), x)
+    x = torch.where(turn[:, None, None, None], x.transpose(-1, -2), x)
+    m = torch.where(turn[:, None, None], m.transpose(-1, -2), m)
+    return x, m
 
 
 @torch.no_grad()
@@ -310,10 +313,19 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--aux", type=float, default=1.0, help="weight of the auxiliary attribute heads")
+    ap.add_argument("--dense", type=float, default=0.5,
+                    help="weight of the per-patch auxiliary loss (shape coverage and shape class)")
+    ap.add_argument("--eval-every", type=int, default=0, help="print precision@5 every N steps")
+    ap.add_argument("--image-size", type=int, default=IMAGE_SIZE)
+    ap.add_argument("--patch-size", type=int, default=PATCH_SIZE)
     ap.add_argument("--merges", type=int, default=1800)
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=False,
                     help="bf16 autocast (slower on most CPUs; off by default)")
     args = ap.parse_args(argv)
+    global IMAGE_SIZE, PATCH_SIZE  # read by the drawing workers (forked) and make_model
+    IMAGE_SIZE, PATCH_SIZE = args.image_size, args.patch_size
+    if IMAGE_SIZE % PATCH_SIZE:
+        ap.error("--image-size must be a multiple of --patch-size")
     t0 = time.time()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -325,7 +337,7 @@ def main(argv=None):
         print(f"tokenizer: {len(tok)} tokens ({time.time() - t0:.0f}s)", flush=True)
         proc = make_image_processor()
 
-        imgs, attrs, _masks = make_dataset(args.images, args.seed, args.threads)
+        imgs, attrs, masks = make_dataset(args.images, args.seed, args.threads)
         # The fast path must equal the real processor.
         probe = synth.draw_shape_image(np.random.default_rng(0), "red", "star", "small", 200)
         ref = proc(images=[probe], return_tensors="np")["pixel_values"][0]
@@ -337,6 +349,7 @@ def main(argv=None):
         std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
         data = torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous()  # uint8 N,3,H,W
         attrs_t = torch.from_numpy(attrs)
+        masks_t = torch.from_numpy(masks)  # uint8 N,g,g: shape coverage per patch
 
         model = make_model(len(tok), tok.bos_token_id, tok.eos_token_id)
         nparams = sum(p.numel() for p in model.parameters())
@@ -346,6 +359,11 @@ def main(argv=None):
         # embedding. They speed up learning a lot at this tiny scale.
         dim = model.config.projection_dim
         heads = torch.nn.ModuleList([torch.nn.Linear(dim, k) for k in (8, 6, 2, 9, 7, 3)])
+        # Per-patch heads on the vision tower's last hidden states: is this patch covered by the
+        # shape, and which shape is it. A dense signal on every patch teaches the tiny ViT
+        # where the shape is and what its outline looks like far sooner than the pooled loss alone.
+        vdim = model.config.vision_config.hidden_size
+        heads.append(torch.nn.Linear(vdim, 1 + len(synth.SHAPES)))
         params = list(model.named_parameters()) + [("heads." + n, p) for n, p in heads.named_parameters()]
         decay = [p for n, p in params if p.ndim >= 2 and "embedding" not in n]
         no_decay = [p for n, p in params if not (p.ndim >= 2 and "embedding" not in n)]
@@ -363,7 +381,7 @@ def main(argv=None):
         t_train = time.time()
         for step in range(args.steps):
             idx = torch.randint(len(data), (args.batch,), generator=g)
-            x = augment(data[idx].float().div_(255).sub_(mean).div_(std), g)
+            x, m = augment_with_mask(data[idx].float().div_(255).sub_(mean).div_(std), masks_t[idx].float().div_(255), g)
             a = attrs_t[idx]
             caps, stated = caption_batch(cap_rng, a.numpy())
             t = tok(caps, padding=True, truncation=True, max_length=MAX_TEXT, return_tensors="pt")
@@ -371,7 +389,8 @@ def main(argv=None):
             # match[i, j]: caption j states nothing that contradicts image i.
             match = ((st[None, :, :] < 0) | (st[None, :, :] == a[:, None, :3])).all(-1).float()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                img_f = _features(model.get_image_features(pixel_values=x))
+                vis = model.vision_model(pixel_values=x)
+                img_f = model.visual_projection(vis.pooler_output)
                 txt_f = _features(model.get_text_features(input_ids=t["input_ids"], attention_mask=t["attention_mask"]))
             img_f_raw, txt_f_raw = img_f.float(), txt_f.float()
             img_f = F.normalize(img_f_raw, dim=-1)
@@ -382,6 +401,14 @@ def main(argv=None):
             aux = sum(F.cross_entropy(heads[k](img_f_raw), a[:, k]) for k in range(3))
             aux = aux + sum(F.cross_entropy(heads[3 + k](txt_f_raw), st[:, k] + 1) for k in range(3))
             loss = (loss_i + loss_t) / 2 + args.aux * aux / 6
+            if args.dense > 0:
+                tok_out = heads[6](vis.last_hidden_state[:, 1:].float())  # B, g*g, 1+shapes
+                cov = m.flatten(1)
+                dense = F.binary_cross_entropy_with_logits(tok_out[..., 0], cov)
+                w = (cov > 0.25).float()
+                ce = F.cross_entropy(tok_out[..., 1:].flatten(0, 1), a[:, 1].repeat_interleave(cov.shape[1]), reduction="none")
+                dense = dense + (ce * w.flatten()).sum() / w.sum().clamp(min=1)
+                loss = loss + args.dense * dense
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
@@ -389,6 +416,11 @@ def main(argv=None):
             sched.step()
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(100))
+            if args.eval_every and (step + 1) % args.eval_every == 0:
+                model.eval()
+                res = evaluate(model, tok, proc, seed=args.seed + 999)
+                model.train()
+                print(f"eval step {step + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in res.items()), flush=True)
             if step % 50 == 0 or step == args.steps - 1:
                 el = time.time() - t_train
                 print(

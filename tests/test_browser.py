@@ -159,6 +159,19 @@ def test_search_by_uploaded_image(page, live_server, loaded, gallery_files, tmp_
     assert len(alts) == 24 and alts[0] == name  # the picture itself ranks first
     shot(page, "07-search-by-image")
 
+    # The next page goes on with the picture's ranking (kept in the session), not a text search.
+    page.get_by_role("link", name="Next →").click()
+    expect(page.locator("p.summary")).to_contain_text("Images like your picture")
+    expect(page.locator("p.summary")).to_contain_text("shown from 25 ")
+    second = result_alts(page)
+    assert len(second) == 24 and not set(alts) & set(second)
+    page.get_by_role("link", name="← Previous").click()
+    assert result_alts(page) == alts
+
+    # A key the session does not hold (an old link, another browser) says so plainly.
+    page.goto(live_server.url + "/?qi=nosuchkey&offset=24")
+    expect(page.get_by_role("alert")).to_contain_text("expired")
+
 
 def test_text_search_url_has_no_csrf_token(page, live_server, loaded):
     search(page, live_server, "a green square")
