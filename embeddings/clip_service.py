@@ -29,7 +29,8 @@ from .preprocessing import Preprocessor, open_image  # noqa: E402
 
 logger = logging.getLogger("embeddings.clip_service")
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# int8 keeps fp32 activations; its Linear weights are quantised after loading (_quantise_int8).
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
 LOAD_COUNT = 0  # number of real model loads in this process (tests assert sharing with it)
 _CACHE: dict[tuple[str, str, str], "LoadedModel"] = {}
 _LOCK = threading.Lock()
@@ -56,6 +57,7 @@ class LoadedModel:
     dim: int
     image_size: int
     max_text_len: int
+    parameters: int = 0  # counted before any int8 quantisation (packed weights are not parameters)
     # Fast tokenizers mutate their padding/truncation state per call: concurrent calls can fail
     # with "Already borrowed", so web threads take turns (tokenising is microseconds).
     tokenizer_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -93,11 +95,34 @@ def choose_precision(precision: str, device: str) -> str:
         if device == "cuda":
             return "fp16"
         return "bf16" if cpu_has_native_bf16() else "fp32"
+    if precision == "int8" and device == "cuda":
+        logger.warning("CLIP_PRECISION=int8 is a CPU mode; using fp16 on CUDA")
+        return "fp16"
     if precision == "fp16" and device == "cpu":
         # CPU fp16 kernels are slow and some ops are missing; fp32 is the safe exact choice.
         logger.warning("CLIP_PRECISION=fp16 is not supported on the CPU; using fp32")
         return "fp32"
     return precision
+
+
+def _quantise_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantisation of the image tower's Linear layers (weights per output channel).
+
+    For CPUs without native bf16, where ingest is bound by the fp32 image tower. Mean cosine to
+    the fp32 image embedding: 0.9996 on ViT-B/32, 0.9998 on the demo model (tests check >= 0.999).
+    The text tower stays fp32: quantised, ViT-B/32 text fell to 0.9990 mean cosine, under the bar,
+    and queries are one short text each. The patch embedding (a convolution), layer norms and
+    attention products stay fp32.
+    """
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():  # torch marks the quantised-tensor API as deprecated
+        warnings.simplefilter("ignore", UserWarning)
+        quantize_dynamic(model.vision_model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                         inplace=True)
+    return model
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -138,11 +163,15 @@ def _load(name: str, device: str, precision: str) -> LoadedModel:
         raise ModelLoadError(f"Cannot load CLIP model CLIP_MODEL_NAME={name!r} ({source}): "
                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. {hint}") from e
     model.to(device).eval()
+    parameters = sum(p.numel() for p in model.parameters())
+    if precision == "int8":
+        model = _quantise_int8(model)
     cfg = model.config
     LOAD_COUNT += 1
     logger.info("Loaded CLIP model %s on %s (%s)", source, device, precision)
     return LoadedModel(model, tokenizer, Preprocessor(image_processor), source, device, precision,
-                       cfg.projection_dim, cfg.vision_config.image_size, cfg.text_config.max_position_embeddings)
+                       cfg.projection_dim, cfg.vision_config.image_size, cfg.text_config.max_position_embeddings,
+                       parameters=parameters)
 
 
 class CLIPService:
@@ -306,7 +335,7 @@ class CLIPService:
             "embedding_dim": lm.dim,
             "image_size": lm.image_size,
             "max_text_length": lm.max_text_len,
-            "parameters": sum(p.numel() for p in lm.model.parameters()),
+            "parameters": lm.parameters,
             "batch_size": self.batch_size,
             "max_workers": self.max_workers,
             "caching": self.enable_caching,

@@ -25,7 +25,7 @@ BAD = {
     "CLIP_FALLBACK_TO_CPU": ["perhaps"],
     "CLIP_LOG_LEVEL": ["LOUD", "5"],
     "CLIP_DEVICE": ["gpu", "tpu", "mps0"],
-    "CLIP_PRECISION": ["int8", "fp64", "half"],
+    "CLIP_PRECISION": ["int4", "fp64", "half"],
 }
 KEY = {"CLIP_MODEL_NAME": "model_name", "CLIP_BATCH_SIZE": "batch_size", "CLIP_MAX_WORKERS": "max_workers",
        "CLIP_GPU_MEMORY_THRESHOLD": "gpu_memory_threshold", "CLIP_ENABLE_CACHING": "enable_caching",

@@ -292,6 +292,20 @@ def test_precision_choice(monkeypatch):
     assert cs.choose_precision("fp16", "cpu") == "fp32"  # no fp16 on the CPU
     assert cs.choose_precision("bf16", "cpu") == "bf16"  # explicit wins
     assert cs.choose_precision("fp32", "cuda") == "fp32"
+    assert cs.choose_precision("int8", "cpu") == "int8"
+    assert cs.choose_precision("int8", "cuda") == "fp16"  # int8 is a CPU mode
+
+
+def test_int8_quantises_the_image_tower_only(model_dir):
+    service = CLIPService(model_dir, device="cpu", precision="int8", enable_caching=False)
+    model = service.load().model
+    qlinear = torch.ao.nn.quantized.dynamic.Linear
+    vision = [m for m in model.vision_model.modules() if isinstance(m, (torch.nn.Linear, qlinear))]
+    assert vision and all(isinstance(m, qlinear) for m in vision)
+    assert not any(isinstance(m, qlinear) for m in model.text_model.modules())
+    fp32 = CLIPService(model_dir, device="cpu", precision="fp32", enable_caching=False)
+    info = service.get_model_info()
+    assert info["precision"] == "int8" and info["parameters"] == fp32.get_model_info()["parameters"]
 
 
 def test_cpu_flag_detection_reads_cpuinfo(monkeypatch, tmp_path):
@@ -317,10 +331,11 @@ def test_auto_precision_on_real_load_path(model_dir, monkeypatch):
 
 @pytest.mark.parametrize("name", ["tiny", pytest.param("demo", marks=pytest.mark.skipif(
     not HAS_DEMO, reason="embeddings/demo_model not built yet"))])
-def test_bf16_matches_fp32(name, model_dir):
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_shortcut_precision_matches_fp32(name, precision, model_dir):
     name = model_dir if name == "tiny" else "demo"
     fp32 = CLIPService(name, device="cpu", precision="fp32", enable_caching=False)
-    bf16 = CLIPService(name, device="cpu", precision="bf16", enable_caching=False)
+    bf16 = CLIPService(name, device="cpu", precision=precision, enable_caching=False)
     texts = TEXTS + ["a small purple ring", "a large black cross", "an orange triangle"]
     images = IMAGES + [shape_image(c, s) for c in ("purple", "orange", "white") for s in ("circle", "square")]
     for a, b in ((fp32.embed_texts(texts), bf16.embed_texts(texts)),
