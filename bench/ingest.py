@@ -180,7 +180,8 @@ def main(argv=None) -> dict:
     import numpy as np
 
     naive = Naive(model_dir)
-    ours = {"auto": Ours(model_dir, "auto")}
+    # int8: the image tower quantised (CLIP_PRECISION=int8), the shortcut for CPUs without native bf16.
+    ours = {"auto": Ours(model_dir, "auto"), "int8": Ours(model_dir, "int8")}
     if not args.no_bf16:
         ours["bf16"] = Ours(model_dir, "bf16")
 
