@@ -307,12 +307,13 @@ def main(argv=None):
     global IMAGE_SIZE, PATCH_SIZE  # set from the arguments; read by the (forked) drawing workers
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "embeddings" / "demo_model")
-    ap.add_argument("--steps", type=int, default=900)
+    ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--images", type=int, default=24000, help="size of the drawn training set")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (the bundled model used 1; another count changes the float sums)")
     ap.add_argument("--aux", type=float, default=1.0, help="weight of the auxiliary attribute heads")
     ap.add_argument("--dense", type=float, default=0.5,
                     help="weight of the per-patch auxiliary loss (shape coverage and shape class)")

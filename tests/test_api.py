@@ -616,15 +616,10 @@ def _api_precision_at_5(client, redis, images):
     return mean, sorted(precisions.items(), key=lambda kv: kv[1])[:8]
 
 
-def test_text_search_quality_floor(client, redis, quality_gallery):
-    """Guards against regressions: random ranking scores 0.02; the current demo model about 0.56."""
-    mean, worst = _api_precision_at_5(client, redis, quality_gallery)
-    assert mean >= 0.45, f"mean precision@5 {mean:.3f}; worst: {worst}"
-
-
-@pytest.mark.xfail(reason="demo model below the 0.85 bar (shape recognition); issues 2 and 4 stay open", strict=False)
 def test_text_search_quality_meets_the_spec_bar(client, redis, quality_gallery):
+    """Through the API, on a 480-image demo gallery (random ranking scores 0.02)."""
     mean, worst = _api_precision_at_5(client, redis, quality_gallery)
+    print(f"API colour x shape precision@5 {mean:.3f}; worst {worst[:4]}")
     assert mean >= 0.85, f"mean precision@5 {mean:.3f}; worst: {worst}"
 
 
