@@ -39,6 +39,7 @@ def main(argv=None) -> dict:
     from embeddings import selectors, services, synth
 
     call_command("migrate", verbosity=0, interactive=False)
+    selectors.warm_up()  # the model loads here, not inside the timed ingest (as in a worker)
     if settings.REDIS_EMBEDDED:
         embedded_redis.start(settings.DATA_DIR)
     try:
@@ -55,6 +56,8 @@ def main(argv=None) -> dict:
         assert totals["indexed"] == args.images, totals
         selectors.warm_up()
         client = Client()
+        # First request of the process (URL resolver, API schema objects, lazy imports): untimed.
+        assert client.get("/api/search", {"q": "warm up", "k": 20}).status_code == 200
         short = [f"{'an' if c[0] in 'aeiou' else 'a'} {c} {s}" for c in synth.COLOURS for s in synth.SHAPES]
         long = [f"a photo of a {z} {c} {s} on a textured background"
                 for z, c, s in zip(synth.SIZES * 24, list(synth.COLOURS) * 6, synth.SHAPES * 8)]
