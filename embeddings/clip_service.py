@@ -105,14 +105,14 @@ def choose_precision(precision: str, device: str) -> str:
     return precision
 
 
-def _quantise_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 quantisation of the image tower's Linear layers (weights per output channel).
+def _quantise_int8(model: torch.nn.Module) -> None:
+    """Dynamic int8 quantisation, in place, of the image tower's Linear layers (weights per channel).
 
-    For CPUs without native bf16, where ingest is bound by the fp32 image tower. Mean cosine to
-    the fp32 image embedding: 0.9996 on ViT-B/32, 0.9998 on the demo model (tests check >= 0.999).
-    The text tower stays fp32: quantised, ViT-B/32 text fell to 0.9990 mean cosine, under the bar,
-    and queries are one short text each. The patch embedding (a convolution), layer norms and
-    attention products stay fp32.
+    For CPUs without native bf16, where ingest is bound by the fp32 image tower. Measured mean
+    cosine to the fp32 image embedding: 0.9998 on ViT-B/32 and on the demo model (tests check
+    >= 0.999). The text tower stays fp32: quantised, ViT-B/32 text measured 0.99896 (per-tensor)
+    and 0.99910 with a minimum of 0.99888 (per-channel), too close to the bar. The patch embedding
+    (a convolution), layer norms and attention products stay fp32.
     """
     import warnings
 
@@ -122,7 +122,6 @@ def _quantise_int8(model: torch.nn.Module) -> torch.nn.Module:
         warnings.simplefilter("ignore", UserWarning)
         quantize_dynamic(model.vision_model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
                          inplace=True)
-    return model
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -165,7 +164,7 @@ def _load(name: str, device: str, precision: str) -> LoadedModel:
     model.to(device).eval()
     parameters = sum(p.numel() for p in model.parameters())
     if precision == "int8":
-        model = _quantise_int8(model)
+        _quantise_int8(model)
     cfg = model.config
     LOAD_COUNT += 1
     logger.info("Loaded CLIP model %s on %s (%s)", source, device, precision)

@@ -32,8 +32,7 @@ def _big_jpeg(img) -> bytes:
 
 @pytest.fixture(scope="module")
 def gallery():
-    items = synth.gallery(240, seed=2024)
-    return [_big_jpeg(img) for img, _ in items], [meta for _, meta in items]
+    return [_big_jpeg(img) for img, _ in synth.gallery(240, seed=2024)]
 
 
 def _service(name, draft, precision):
@@ -46,16 +45,25 @@ def _top10(texts, images):
     return np.argsort(-(texts @ images.T), axis=1)[:, :10]
 
 
-@pytest.mark.parametrize("draft,precision", SHORTCUTS)
-def test_demo_model_shortcut_keeps_embeddings_and_rankings(gallery, draft, precision):
-    data, _ = gallery
-    queries = [f"a {c} {s}" for c in synth.COLOURS for s in synth.SHAPES]
+QUERIES = [f"a {c} {s}" for c in synth.COLOURS for s in synth.SHAPES]
+
+
+@pytest.fixture(scope="module")
+def demo_reference(gallery):
+    """fp32 on full decodes: image embeddings and the top 10 of each query (computed once)."""
     ref = _service("demo", False, "fp32")
+    images = ref.embed_images(gallery)
+    return images, _top10(ref.embed_texts(QUERIES), images)
+
+
+@pytest.mark.parametrize("draft,precision", SHORTCUTS)
+def test_demo_model_shortcut_keeps_embeddings_and_rankings(gallery, demo_reference, draft, precision):
+    ref_img, ref_top = demo_reference
     fast = _service("demo", draft, precision)
     assert fast.get_model_info()["precision"] == precision
-    ref_img, fast_img = ref.embed_images(data), fast.embed_images(data)
+    fast_img = fast.embed_images(gallery)
     assert (ref_img * fast_img).sum(1).mean() >= 0.999
-    ref_top, fast_top = _top10(ref.embed_texts(queries), ref_img), _top10(fast.embed_texts(queries), fast_img)
+    fast_top = _top10(fast.embed_texts(QUERIES), fast_img)
     overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ref_top, fast_top)])
     assert overlap >= 0.95, overlap
 
@@ -65,7 +73,7 @@ def vitb32_dir(tmp_path_factory):
     """The ViT-B/32 architecture with random weights (computes exactly as the real one).
 
     The demo model's tokenizer stands in for CLIP's (its ids are all inside ViT-B/32's vocabulary);
-    the image processor has the openai defaults (224 px).
+    the image processor's defaults are the openai ones (224 px, CLIP mean and std).
     """
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
 
@@ -73,18 +81,20 @@ def vitb32_dir(tmp_path_factory):
     torch.manual_seed(0)
     CLIPModel(CLIPConfig()).save_pretrained(path)
     CLIPTokenizer.from_pretrained(DEMO_MODEL_DIR).save_pretrained(path)
-    CLIPImageProcessorPil(
-        size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}, do_center_crop=True,
-        image_mean=[0.48145466, 0.4578275, 0.40821073], image_std=[0.26862954, 0.26130258, 0.27577711],
-    ).save_pretrained(path)
+    CLIPImageProcessorPil().save_pretrained(path)
     yield str(path)
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def vitb32_reference(gallery, vitb32_dir):
+    data = gallery[::30]  # 8 images of different colours and shapes
+    return data, _service(vitb32_dir, False, "fp32").embed_images(data)
+
+
 @pytest.mark.parametrize("draft,precision", SHORTCUTS)
-def test_vitb32_shortcut_keeps_embeddings(gallery, vitb32_dir, draft, precision):
-    data = gallery[0][::30]  # 8 images of different colours and shapes
-    ref = _service(vitb32_dir, False, "fp32").embed_images(data)
+def test_vitb32_shortcut_keeps_embeddings(vitb32_reference, vitb32_dir, draft, precision):
+    data, ref = vitb32_reference
     fast = _service(vitb32_dir, draft, precision).embed_images(data)
     assert ref.shape == (8, 512)
     assert (ref * fast).sum(1).mean() >= 0.999
