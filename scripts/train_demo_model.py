@@ -321,7 +321,6 @@ def main(argv=None):
     ap.add_argument("--dense", type=float, default=0.5,
                     help="weight of the per-patch auxiliary loss (shape coverage and shape class)")
     ap.add_argument("--eval-every", type=int, default=0, help="print precision@5 every N steps")
-    ap.add_argument("--init", type=Path, help="start from this saved model's weights (same sizes) instead of random")
     ap.add_argument("--image-size", type=int, default=IMAGE_SIZE)
     ap.add_argument("--patch-size", type=int, default=PATCH_SIZE)
     ap.add_argument("--merges", type=int, default=1800)
@@ -357,11 +356,6 @@ def main(argv=None):
         masks_t = torch.from_numpy(masks)  # uint8 N,g,g: shape coverage per patch
 
         model = make_model(len(tok), tok.bos_token_id, tok.eos_token_id)
-        if args.init:  # continue training an earlier result; the tokenizer is rebuilt identically
-            from transformers import CLIPModel
-
-            assert json.loads((args.init / "vocab.json").read_text()) == tok.get_vocab(), "tokenizer differs"
-            model.load_state_dict(CLIPModel.from_pretrained(args.init).state_dict())
         nparams = sum(p.numel() for p in model.parameters())
         print(f"model: {nparams / 1e6:.2f}M parameters", flush=True)
         # Auxiliary linear heads (training only, not saved): they read the attributes off the
