@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo run test bench worker clean-data
+.PHONY: demo run test lint bench worker clean-data
 .DEFAULT_GOAL := demo
 
 # torch comes from the exact pin in pyproject.toml (a CPU build); nothing pulls in torchvision.
@@ -25,6 +25,9 @@ worker: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(BENCH_ARGS)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import subprocess
 import sys
 import time
@@ -46,6 +47,13 @@ def setup_django(model_dir: str | Path | None = None, data_dir: Path | None = No
     import django
 
     django.setup()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def loadavg() -> float:
@@ -97,8 +105,12 @@ def table(headers: list[str], rows: list[list]) -> str:
     """A markdown table (also readable in a terminal)."""
     cells = [[str(h) for h in headers]] + [[fmt(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]])
+
+    def line(r):  # cells past the last header are left out
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
 
 
 def machine() -> dict:
@@ -124,7 +136,7 @@ def machine() -> dict:
         import torch
         import transformers
 
-        info["torch"], info["faiss"], info["transformers"] = torch.__version__, faiss.__version__, transformers.__version__
+        info.update(torch=torch.__version__, faiss=faiss.__version__, transformers=transformers.__version__)
         info["torch_threads"] = torch.get_num_threads()
     except ImportError:
         pass
@@ -134,7 +146,8 @@ def machine() -> dict:
 def machine_line() -> str:
     m = machine()
     return (f"{m['cpu']}, {m['cores']} cores ({m['flags']}), {m.get('mem_gib', '?')} GiB RAM; "
-            f"Python {m['python']}, torch {m.get('torch')}, faiss {m.get('faiss')}, transformers {m.get('transformers')}")
+            f"Python {m['python']}, torch {m.get('torch')}, faiss {m.get('faiss')}, "
+            f"transformers {m.get('transformers')}")
 
 
 def git_rev() -> str:

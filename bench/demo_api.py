@@ -1,10 +1,11 @@
 """Search API on the demo gallery: latency and ranking quality with the bundled demo model.
 
 A fresh SQLite database and the embedded Redis under var/bench/demo_api; 480 demo-gallery images
-(synth.gallery, as `make demo` draws them) added and ingested through the app's services; then
-`GET /api/search` through Django's test client for the 48 "a <colour> <shape>" queries and 48
-longer ones, each request timed. "new query" rows clear the text-vector cache first (every request
-encodes its text); "repeated" rows ask the same query again (cached vector: index + DB + framework).
+(synth.gallery, named as `make demo` names them) added and ingested in-process (services.add_image,
+ingest.ingest_pending); then `GET /api/search` through Django's test client for the 48
+"a <colour> <shape>" queries and 48 longer ones, each request timed. "new query" rows clear the
+text-vector cache first (every request encodes its text); "repeated" rows ask the same query again
+(cached vector: index + DB + framework).
 
     .venv/bin/python bench/demo_api.py [--images 480] [--no-wait]
 """
@@ -31,27 +32,29 @@ def main(argv=None) -> dict:
 
     shutil.rmtree(DATA, ignore_errors=True)
     common.setup_django("demo", data_dir=DATA)
+    from django.conf import settings
     from django.core.management import call_command
     from django.test import Client
 
     from clipsearch import embedded_redis
-    from django.conf import settings
-    from embeddings import selectors, services, synth
+    from demo import synth
+    from demo.metrics import precision_at_k, relevant_ids
+    from embeddings import ingest, selectors, services
 
     call_command("migrate", verbosity=0, interactive=False)
     selectors.warm_up()  # the model loads here, not inside the timed ingest (as in a worker)
     if settings.REDIS_EMBEDDED:
         embedded_redis.start(settings.DATA_DIR)
     try:
-        meta = {}
-        for i, (img, m) in enumerate(synth.gallery(args.images, seed=31337)):
+        names, metas = [], []
+        for i, (img, meta) in enumerate(synth.gallery(args.images, seed=31337)):
             buf = io.BytesIO()
             img.save(buf, "JPEG", quality=90)
-            name = f"demo-{i:04d}.jpg"
-            services.add_image(buf.getvalue(), name, enqueue=False)
-            meta[name] = m
+            names.append(synth.demo_filename(i, meta))
+            metas.append(meta)
+            services.add_image(buf.getvalue(), names[-1], enqueue=False)
         t = time.perf_counter()
-        totals = services.ingest_pending()
+        totals = ingest.ingest_pending()
         ingest_s = time.perf_counter() - t
         assert totals["indexed"] == args.images, totals
         client = Client()
@@ -60,7 +63,7 @@ def main(argv=None) -> dict:
         pairs = [(c, s) for c in synth.COLOURS for s in synth.SHAPES]
         short = [f"{'an' if c[0] in 'aeiou' else 'a'} {c} {s}" for c, s in pairs]
         long = [f"a photo of a {z} {c} {s} on a textured background"
-                for z, c, s in zip(synth.SIZES * 24, list(synth.COLOURS) * 6, synth.SHAPES * 8)]
+                for z, c, s in zip(synth.SIZES * 24, list(synth.COLOURS) * 6, synth.SHAPES * 8, strict=True)]
         load = common.loadavg() if args.no_wait else common.wait_for_quiet()
 
         def run(queries, fresh):
@@ -79,12 +82,13 @@ def main(argv=None) -> dict:
         for label, queries in (("a <colour> <shape> (2-3 words)", short), ("longer sentence (10 words)", long)):
             fresh, hits = run(queries, True)
             cached, _ = run(queries, False)
-            rows.append([f"{label}, new query", len(queries), common.percentile(fresh, 50), common.percentile(fresh, 99)])
-            rows.append([f"{label}, repeated", len(queries), common.percentile(cached, 50), common.percentile(cached, 99)])
+            for timing, times in (("new query", fresh), ("repeated", cached)):
+                p50, p99 = common.percentile(times, 50), common.percentile(times, 99)
+                rows.append([f"{label}, {timing}", len(queries), p50, p99])
             if queries is short:
-                right = [(meta[r["original_filename"]]["colour"], meta[r["original_filename"]]["shape"]) == pair
-                         for pair, res in zip(pairs, hits) for r in res[:5]]
-                precision = sum(right) / len(right)
+                ranked = [[r["original_filename"] for r in res] for res in hits]
+                relevant = [{names[i] for i in relevant_ids(metas, colour=c, shape=s)} for c, s in pairs]
+                precision = precision_at_k(ranked, relevant, 5)
     finally:
         if settings.REDIS_EMBEDDED:
             embedded_redis.stop(settings.DATA_DIR)

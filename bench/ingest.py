@@ -101,7 +101,7 @@ class Naive:
 
 class Ours:
     def __init__(self, model_dir, precision):
-        from embeddings.clip_service import CLIPService
+        from embeddings.clip.service import CLIPService
 
         self.service = CLIPService(model_name=str(model_dir), precision=precision)
         self.service.warmup()
@@ -109,6 +109,7 @@ class Ours:
 
     def run(self, paths):
         import numpy as np
+
         from embeddings.index import build_faiss, kind_for
 
         emb = self.service.embed_images([str(p) for p in paths])
@@ -130,7 +131,7 @@ def breakdown(model_dir, paths_by_label, naive, ours_by_prec) -> list[list]:
     import torch
     from PIL import Image
 
-    from embeddings.preprocessing import open_image
+    from embeddings.clip.preprocessing import open_image
 
     rows = []
     pre = next(iter(ours_by_prec.values())).service.load().preprocessor

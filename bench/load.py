@@ -5,6 +5,8 @@ fresh data folder under var/bench/load, with the demo model. Bounded: stops by i
 
     .venv/bin/python bench/load.py [--clients 16] [--seconds 60] [--images 500]
 """
+from __future__ import annotations
+
 import argparse
 import http.client
 import json
@@ -19,40 +21,38 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-QUERIES = [f"a {s} {c} {sh}" for s in ("small", "large", "") for c in
-           ("red", "green", "blue", "yellow", "purple", "orange", "black", "white")
-           for sh in ("circle", "square", "triangle", "star", "cross", "ring")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 
+from demo.synth import COLOURS, SHAPES, SIZES  # noqa: E402
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+DATA = common.BENCH_DIR / "load"
+QUERIES = [f"a {z} {c} {s}" for z in (*SIZES, "") for c in COLOURS for s in SHAPES]
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--images", type=int, default=500)
     ap.add_argument("--web", type=int, default=2, help="gunicorn worker processes")
     args = ap.parse_args()
 
-    data = ROOT / "var" / "bench" / "load"
-    shutil.rmtree(data, ignore_errors=True)
-    port = free_port()
+    shutil.rmtree(DATA, ignore_errors=True)
+    port = common.free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(CLIPSEARCH_DATA_DIR=str(data), CLIP_MODEL_NAME="demo", CLIPSEARCH_SEARCH_RATE="0",
-               CLIP_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    env.update(common.app_env("demo", data_dir=DATA), DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", PYTHONUNBUFFERED="1")
     py = sys.executable
-    run = lambda *a: subprocess.run([py, "manage.py", *a], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    run("migrate", "--noinput")
-    subprocess.run([py, "-m", "clipsearch.embedded_redis", "start"], cwd=ROOT, env=env, check=True)
+
+    def manage(*argv):
+        subprocess.run([py, "manage.py", *argv], cwd=common.ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+    manage("migrate", "--noinput")
+    subprocess.run([py, "-m", "clipsearch.embedded_redis", "start"], cwd=common.ROOT, env=env, check=True)
     procs = []
     try:
         procs.append(subprocess.Popen([py, "-m", "gunicorn", "clipsearch.wsgi", "-b", f"127.0.0.1:{port}",
-                                       "-w", str(args.web), "--timeout", "60"], cwd=ROOT, env=env,
+                                       "-w", str(args.web), "--timeout", "60"], cwd=common.ROOT, env=env,
                                       stderr=subprocess.DEVNULL))
         for _ in range(120):
             try:
@@ -65,10 +65,10 @@ def main():
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             c.request("GET", "/api/search?q=a+red+circle&k=20")
             c.getresponse().read()
-        procs.append(subprocess.Popen([py, "manage.py", "rqworker", "embeddings"], cwd=ROOT, env=env,
+        procs.append(subprocess.Popen([py, "manage.py", "rqworker", "embeddings"], cwd=common.ROOT, env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         loader = subprocess.Popen([py, "manage.py", "demo", "--count", str(args.images), "--seed", "99"],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+                                  cwd=common.ROOT, env=env, stdout=subprocess.DEVNULL)
 
         latencies, errors, lock = [], [], threading.Lock()
         stop_at = time.monotonic() + args.seconds
@@ -104,12 +104,11 @@ def main():
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         c.request("GET", "/api/status")
         status = json.loads(c.getresponse().read())
-        lat = sorted(latencies)
-        pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))]
-        print(f"| clients | seconds | requests | req/s | p50 ms | p99 ms | errors | indexed during run |")
-        print(f"|---|---|---|---|---|---|---|---|")
-        print(f"| {args.clients} | {elapsed:.0f} | {len(lat)} | {len(lat) / elapsed:.1f} | {pct(50):.1f} | {pct(99):.1f} "
-              f"| {len(errors)} | {status['counts']['indexed']} of {status['total']} |")
+        headers = ["clients", "seconds", "requests", "req/s", "p50 ms", "p99 ms", "errors", "indexed during run"]
+        print(common.table(headers, [[
+            args.clients, round(elapsed), len(latencies), len(latencies) / elapsed, common.percentile(latencies, 50),
+            common.percentile(latencies, 99), len(errors), f"{status['counts']['indexed']} of {status['total']}",
+        ]]))
         if errors:
             print("first errors:", errors[:3])
         return 1 if errors else 0
@@ -121,7 +120,7 @@ def main():
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
-        subprocess.run([py, "-m", "clipsearch.embedded_redis", "stop"], cwd=ROOT, env=env)
+        subprocess.run([py, "-m", "clipsearch.embedded_redis", "stop"], cwd=common.ROOT, env=env)
 
 
 if __name__ == "__main__":

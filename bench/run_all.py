@@ -1,8 +1,8 @@
 """Run the benchmarks (`make bench`, or `make bench BENCH_ARGS=--full`) and write the results.
 
-Prints each table; writes them as markdown to bench/results/latest.md (and a copy named after
-the run, e.g. bench/results/default.md / full-search.md) and the latency plot docs/latency.svg
-(index search latency p50/p99 against collection size, naive vs ours, log axes).
+Prints each table; writes them as markdown to bench/results/<run>.md and the raw numbers to
+bench/results/<run>.json, <run> naming the run (default, full, full-search, ...), and the latency
+plot docs/latency.svg (index search latency p50/p99 against collection size, naive vs ours, log axes).
 
     .venv/bin/python bench/run_all.py [--full] [--only ingest,search,startup] [--no-wait]
 """
@@ -96,7 +96,7 @@ def latency_svg(sizes: list[dict], path: Path, subtitle: str = "") -> None:
         d = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
         out.append(f'<polyline points="{d}" fill="none" stroke="{colour}" stroke-width="2"'
                    + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
-        for (x, y), s in zip(pts, sizes):
+        for (x, y), s in zip(pts, sizes, strict=True):
             out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"><title>{who} {q} at '
                        f'{s["n"]:,}: {s[who][q]:.2f} ms</title></circle>')
         ly = T + ph - 4 * 18 + i * 18
@@ -134,15 +134,15 @@ def main(argv=None) -> None:
             f"Machine: {common.machine_line()}.", ""]
     md = "\n".join(head) + "\n".join(markdown(n, r) for n, r in results.items())
     common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (common.RESULTS_DIR / "latest.md").write_text(md)
-    (common.RESULTS_DIR / f"{mode}.md").write_text(md)
+    report = common.RESULTS_DIR / f"{mode}.md"
+    report.write_text(md)
     raw = {n: r for n, r in results.items()}
     (common.RESULTS_DIR / f"{mode}.json").write_text(json.dumps(raw, indent=1, default=str))
     if "search" in results:
         latency_svg(results["search"]["sizes"], common.ROOT / "docs" / "latency.svg",
                     f"{mode} run {stamp}; {common.machine()['cpu']}, {common.machine()['cores']} cores; "
                     "500 single queries, k=21")
-    print(f"\nwrote {common.RESULTS_DIR / 'latest.md'}" + (" and docs/latency.svg" if "search" in results else ""))
+    print(f"\nwrote {report}" + (" and docs/latency.svg" if "search" in results else ""))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ page of 20); recall@10 is against exact search over the same vectors.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import shutil
 import sys
@@ -86,14 +87,14 @@ def latencies(index, queries, k=K_FETCH):
     times, ids = [], np.empty((len(queries), k), np.int64)
     for i, q in enumerate(queries):
         t = time.perf_counter()
-        _, I = index.search(q[None, :], k)
+        _, found = index.search(q[None, :], k)
         times.append((time.perf_counter() - t) * 1000)
-        ids[i] = I[0]
+        ids[i] = found[0]
     return times, ids
 
 
 def recall_at_10(found, exact) -> float:
-    return sum(len(set(f[:10]) & set(e[:10])) for f, e in zip(found, exact)) / (10 * len(exact))
+    return sum(len(set(f[:10]) & set(e[:10])) for f, e in zip(found, exact, strict=True)) / (10 * len(exact))
 
 
 def measure_size(n: int, wait: bool) -> dict:
@@ -174,7 +175,7 @@ def text_encoding(model_dir, runs=40) -> dict:
     import torch
     from transformers import AutoTokenizer, CLIPModel
 
-    from embeddings.clip_service import CLIPService
+    from embeddings.clip.service import CLIPService
 
     def p50(fn):
         for _ in range(3):
@@ -200,10 +201,10 @@ def text_encoding(model_dir, runs=40) -> dict:
     ref = naive().numpy()[0]
     for prec in ("auto", "bf16"):
         svc = CLIPService(model_name=str(model_dir), precision=prec)
-        out[f"ours_{prec}"] = p50(lambda: svc.embed_texts([QUERY_TEXT]))
+        out[f"ours_{prec}"] = p50(functools.partial(svc.embed_texts, [QUERY_TEXT]))
         out[f"ours_{prec}_precision"] = svc.load().precision
         out[f"ours_{prec}_cos"] = float(svc.embed_texts([QUERY_TEXT])[0] @ ref)
-    del model
+    model = None  # frees it (naive() holds the same variable) before the collection
     gc.collect()
     return out
 
@@ -255,18 +256,18 @@ def distinct_queries(count: int) -> list[str]:
 
 def api_end_to_end(n: int, requests: int = 200, wait: bool = True) -> dict:
     """Time GET /api/search through Django's test client on a populated SQLite database."""
+    from django.conf import settings
     from django.db import connection
     from django.test import Client
 
     from embeddings import selectors
-    from embeddings.clip_config import MODEL_KEY
     from embeddings.index import reset_indexes
 
     redis_started = start_redis()
     base, _ = data(n)
     fresh_database(common.DATA_DIR)
     t = time.perf_counter()
-    populate(base, MODEL_KEY)
+    populate(base, settings.MODEL_KEY)
     populate_s = time.perf_counter() - t
     del base
     reset_indexes()
@@ -318,8 +319,9 @@ def api_end_to_end(n: int, requests: int = 200, wait: bool = True) -> dict:
 def start_redis() -> bool:
     """The app's embedded Redis under the bench data folder (the web process reads a counter there)."""
     try:
-        from clipsearch import embedded_redis
         from django.conf import settings
+
+        from clipsearch import embedded_redis
 
         if settings.REDIS_EMBEDDED:
             embedded_redis.start(settings.DATA_DIR)
@@ -330,8 +332,9 @@ def start_redis() -> bool:
 
 
 def stop_redis() -> None:
-    from clipsearch import embedded_redis
     from django.conf import settings
+
+    from clipsearch import embedded_redis
 
     embedded_redis.stop(settings.DATA_DIR)
 
@@ -345,7 +348,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--no-text", action="store_true", help="skip the text-encoding and API measurements")
     ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
     args = ap.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [10_000, 100_000] + ([1_000_000] if args.full else [])
+    if args.sizes:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    else:
+        sizes = [10_000, 100_000] + ([1_000_000] if args.full else [])
     api_sizes = ([int(s) for s in args.api_sizes.split(",") if s] if args.api_sizes is not None
                  else [10_000] + ([100_000] if args.full else []))
     wait = not args.no_wait
@@ -384,16 +390,17 @@ def main(argv=None) -> dict:
         print("\nIVF nprobe sweep (same index, 200 queries):\n")
         print(common.table(out["sweep_headers"], out["sweep_rows"]))
     if text:
-        out["text_headers"] = ["text query (%d tokens)" % text["tokens"], "p50 ms", "p99 ms", "cosine to naive"]
+        out["text_headers"] = [f"text query ({text['tokens']} tokens)", "p50 ms", "p99 ms", "cosine to naive"]
         out["text_rows"] = [
             ["naive: fp32, padded to 77", *text["naive"], "1"],
-            [f"ours: auto -> {text['ours_auto_precision']}, no padding", *text["ours_auto"], f"{text['ours_auto_cos']:.5f}"],
+            [f"ours: auto -> {text['ours_auto_precision']}, no padding", *text["ours_auto"],
+             f"{text['ours_auto_cos']:.5f}"],
             [f"ours: bf16 forced -> {text['ours_bf16_precision']}", *text["ours_bf16"], f"{text['ours_bf16_cos']:.5f}"],
         ]
         print("\n" + common.table(out["text_headers"], out["text_rows"]))
         db = api[0]["db_p50"] if api else 1.0
-        out["estimate_headers"] = ["vectors", "pipeline", "text p50 ms", "index p50 ms", "DB query ms", "estimate p50 ms",
-                                   "index p99 ms", "estimate p99 ms"]
+        out["estimate_headers"] = ["vectors", "pipeline", "text p50 ms", "index p50 ms", "DB query ms",
+                                   "estimate p50 ms", "index p99 ms", "estimate p99 ms"]
         out["estimate_rows"] = []
         for r in results:
             for who, tk in (("naive", "naive"), ("ours", "ours_auto")):

@@ -28,17 +28,22 @@ import vitb32  # noqa: E402
 STARTUP_DIR = common.BENCH_DIR / "startup"
 COLLECTION = 10_000
 
+# The last lines of both children: ready, with this memory and this many vectors in the index.
+READY = r"""
+peak_mb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024
+info = {"rss_mb": psutil.Process().memory_info().rss / 2**20, "peak_mb": peak_mb, "indexed": indexed}
+print("READY " + json.dumps(info), flush=True)
+"""
+
 CHILD_OURS = r"""
 import json, os, sys
 import psutil
 import clipsearch.wsgi  # warms the model and the index
+from django.conf import settings
 from embeddings.index import get_index
-from embeddings.clip_config import MODEL_KEY
 from embeddings import selectors
-size = get_index(MODEL_KEY, selectors.model_info()["embedding_dim"]).stats()["size"]
-print("READY " + json.dumps({"rss_mb": psutil.Process().memory_info().rss / 2**20,
-      "peak_mb": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024, "indexed": size}), flush=True)
-"""
+indexed = get_index(settings.MODEL_KEY, selectors.model_info()["embedding_dim"]).stats()["size"]
+""" + READY
 
 CHILD_NAIVE = r"""
 import json, os, sys
@@ -47,7 +52,8 @@ import psutil
 import clipsearch.wsgi  # Django only
 import faiss, numpy as np, torch
 from transformers import CLIPModel, CLIPProcessor
-from embeddings.clip_config import MODEL_KEY, resolve_model_name
+from django.conf import settings
+from embeddings.clip.config import resolve_model_name
 from embeddings.models import Embedding
 src = resolve_model_name(os.environ["CLIP_MODEL_NAME"])
 model = CLIPModel.from_pretrained(src, dtype=torch.float32).eval()
@@ -55,13 +61,12 @@ processor = CLIPProcessor.from_pretrained(src)
 t = processor(text=["a photo"], padding="max_length", max_length=77, truncation=True, return_tensors="pt")
 with torch.inference_mode():
     f = model.get_text_features(input_ids=t["input_ids"], attention_mask=t["attention_mask"]).pooler_output
-rows = list(Embedding.objects.filter(model_name=MODEL_KEY).values_list("image_id", "vector"))
+rows = list(Embedding.objects.filter(model_name=settings.MODEL_KEY).values_list("image_id", "vector"))
 vecs = np.frombuffer(b"".join(bytes(v) for _, v in rows), np.float32).reshape(len(rows), -1)
 index = faiss.IndexIDMap2(faiss.IndexFlatIP(vecs.shape[1]))
 index.add_with_ids(vecs, np.array([i for i, _ in rows], np.int64))
-print("READY " + json.dumps({"rss_mb": psutil.Process().memory_info().rss / 2**20,
-      "peak_mb": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024, "indexed": index.ntotal}), flush=True)
-"""
+indexed = index.ntotal
+""" + READY
 
 PREPARE = r"""
 import sys
@@ -69,14 +74,14 @@ sys.path.insert(0, sys.argv[1])
 import common, search
 common.setup_django(sys.argv[2], data_dir=__import__("pathlib").Path(sys.argv[3]))
 from django.core.management import call_command
+from django.conf import settings
 from embeddings import selectors
-from embeddings.clip_config import MODEL_KEY
 from embeddings.index import get_index
 from embeddings.models import Embedding
 call_command("migrate", verbosity=0, interactive=False)
 dim = selectors.model_info()["embedding_dim"]
 n = int(sys.argv[4])
-if Embedding.objects.filter(model_name=MODEL_KEY).count() != n:
+if Embedding.objects.filter(model_name=settings.MODEL_KEY).count() != n:
     Embedding.objects.all().delete()
     from embeddings.models import Image
     Image.objects.all().delete()
@@ -84,15 +89,14 @@ if Embedding.objects.filter(model_name=MODEL_KEY).count() != n:
     vecs = search.mixture(n, seed=7)
     if dim != vecs.shape[1]:
         vecs = vecs[:, :dim] / np.linalg.norm(vecs[:, :dim], axis=1, keepdims=True)
-    search.populate(np.ascontiguousarray(vecs, np.float32), MODEL_KEY)
-get_index(MODEL_KEY, dim).sync(force=True)  # builds and saves the index file, as a web process does
-print("prepared", MODEL_KEY, n)
+    search.populate(np.ascontiguousarray(vecs, np.float32), settings.MODEL_KEY)
+get_index(settings.MODEL_KEY, dim).sync(force=True)  # builds and saves the index file, as a web process does
+print("prepared", settings.MODEL_KEY, n)
 """
 
 
 def demo_available() -> bool:
-    sys.path.insert(0, str(common.ROOT))
-    from embeddings.clip_config import DEMO_MODEL_DIR
+    from embeddings.clip.config import DEMO_MODEL_DIR
 
     return (DEMO_MODEL_DIR / "config.json").exists()
 
@@ -144,7 +148,7 @@ def main(argv=None) -> dict:
     if demo_available():
         models.insert(0, ("demo", "demo"))
     else:
-        notes.append("demo model not built yet (embeddings/demo_model missing): its rows are left out")
+        notes.append("demo model not built yet (demo/model missing): its rows are left out")
     rows, raw = [], {}
     for label, model in models:
         data_dir = STARTUP_DIR / ("demo" if model == "demo" else "vitb32")
@@ -161,7 +165,8 @@ def main(argv=None) -> dict:
             base = base or secs
             rows.append([f"{who} ({label})", res[0]["indexed"], secs, rss, peak, base / secs])
         notes.append(f"{label}: load {load:.2f} -> {common.loadavg():.2f}")
-    headers = ["web process", "images indexed", "ready s (median)", "RSS MB at ready", "peak RSS MB", "speed-up vs naive"]
+    headers = ["web process", "images indexed", "ready s (median)", "RSS MB at ready", "peak RSS MB",
+               "speed-up vs naive"]
     out = {"title": f"Web process start-up (median of {runs} runs after one untimed)", "headers": headers,
            "rows": rows, "notes": notes}
     print(f"\n## {out['title']}\n")

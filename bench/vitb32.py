@@ -19,17 +19,16 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = ROOT / "var" / "bench"
-MODEL_DIR = BENCH_DIR / "vitb32"
+# transformers' own byte table (the one CLIP's tokenizer uses) and the CLIP normalisation constants.
+from transformers.convert_slow_tokenizer import bytes_to_unicode
+from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+MODEL_DIR = common.BENCH_DIR / "vitb32"
 BPE_MEMBER = "open_clip/bpe_simple_vocab_16e6.txt.gz"
-CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 VOCAB_SIZE = 49408
-
-
-# transformers' own table: the same one CLIP's tokenizer uses.
-from transformers.convert_slow_tokenizer import bytes_to_unicode  # noqa: E402
 
 
 def _bpe_text() -> str:
@@ -72,7 +71,7 @@ def build(model_dir: Path = MODEL_DIR) -> Path:
 
     CLIPImageProcessorPil(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}, do_resize=True,
                           do_center_crop=True, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
-                          image_mean=CLIP_MEAN, image_std=CLIP_STD, resample=3,
+                          image_mean=OPENAI_CLIP_MEAN, image_std=OPENAI_CLIP_STD, resample=3,
                           do_convert_rgb=True).save_pretrained(model_dir)
 
     torch.manual_seed(0)

@@ -40,10 +40,10 @@ def main(mode: str) -> int:
     from django.conf import settings
 
     from clipsearch import embedded_redis
-    from embeddings.clip_service import get_clip_service
+    from clipsearch.config import CONFIG
+    from embeddings.clip.service import get_clip_service
 
-    host = os.environ.get("CLIPSEARCH_HOST", "127.0.0.1")
-    port = os.environ.get("CLIPSEARCH_PORT", "8000")
+    host, port = CONFIG["CLIPSEARCH_HOST"], str(CONFIG["CLIPSEARCH_PORT"])
     try:
         # Load the model here first: a missing model fails now, with a message naming CLIP_MODEL_NAME.
         get_clip_service().warmup()
@@ -56,7 +56,7 @@ def main(mode: str) -> int:
         embedded_redis.start(settings.DATA_DIR)
     children = []
     try:
-        for _ in range(int(os.environ.get("CLIPSEARCH_WORKERS", "1"))):
+        for _ in range(CONFIG["CLIPSEARCH_WORKERS"]):
             children.append(subprocess.Popen([sys.executable, "manage.py", "rqworker", settings.RQ_QUEUE]))
         password = None
         if mode == "demo":
@@ -71,7 +71,7 @@ def main(mode: str) -> int:
             server = [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"]
         else:
             server = [sys.executable, "-m", "gunicorn", "clipsearch.wsgi", "-b", f"{host}:{port}",
-                      "-w", os.environ.get("WEB_CONCURRENCY", "2"), "--timeout", "120"]
+                      "-w", str(CONFIG["WEB_CONCURRENCY"]), "--timeout", "120"]
         children.append(subprocess.Popen(server))
         _wait_for_port(host, int(port), children)
         print(f"\n  clipsearch is running at http://{host}:{port}/")

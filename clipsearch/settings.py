@@ -1,57 +1,32 @@
-"""clipsearch settings: everything is read from the environment here, once, and validated.
-
-A bad value stops start-up with a message naming the variable (see embeddings.clip_config for
-the CLIP_* ones). All run-time state lives under CLIPSEARCH_DATA_DIR so that two instances with
-different data folders never touch each other's files.
+"""clipsearch settings. Every environment variable is parsed once, in the table of
+clipsearch.config (a bad value stops start-up with a message naming it); this file only turns
+those values into Django's settings. All run-time state lives under CLIPSEARCH_DATA_DIR so that two
+instances with different data folders never touch each other's files.
 """
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
+from clipsearch.config import CONFIG as ENV
+from embeddings.clip.config import VALIDATED_CONFIG, model_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-ENV = os.environ
 
-
-def env_bool(name, default):
-    raw = ENV.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, got {ENV[name]!r}")
-
-
-def env_int(name, default, minimum=0):
-    raw = ENV.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or value < minimum:
-        raise ImproperlyConfigured(f"{name} must be an integer >= {minimum}, got {raw!r}")
-    return value
-
-
-DATA_DIR = Path(ENV.get("CLIPSEARCH_DATA_DIR") or BASE_DIR / "var").resolve()
+DATA_DIR = Path(ENV["CLIPSEARCH_DATA_DIR"] or BASE_DIR / "var").resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
-INDEX_DIR = Path(ENV.get("CLIPSEARCH_INDEX_DIR") or DATA_DIR / "index")
+INDEX_DIR = Path(ENV["CLIPSEARCH_INDEX_DIR"] or DATA_DIR / "index")
 
-# Validated once, at import; a bad CLIP_* value raises ConfigError naming the variable.
-from embeddings.clip_config import VALIDATED_CONFIG as CLIP  # noqa: E402
+# The CLIP service's keyword arguments, and the name this model's embeddings are stored under.
+CLIP = VALIDATED_CONFIG
+MODEL_KEY = model_key(CLIP["model_name"])
 
-DEBUG = env_bool("DJANGO_DEBUG", False)
+DEBUG = ENV["DJANGO_DEBUG"]
 
 
 def _secret_key():
-    if ENV.get("DJANGO_SECRET_KEY"):
+    if ENV["DJANGO_SECRET_KEY"]:
         return ENV["DJANGO_SECRET_KEY"]
     # No key given: keep a random one under the data folder so sessions survive restarts.
     path = DATA_DIR / "secret_key"
@@ -63,22 +38,25 @@ def _secret_key():
 
 
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = [h.strip() for h in ENV.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in ENV.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+ALLOWED_HOSTS = ENV["DJANGO_ALLOWED_HOSTS"]
+CSRF_TRUSTED_ORIGINS = ENV["DJANGO_CSRF_TRUSTED_ORIGINS"]
 
 # Read endpoints (search, detail, status) are public unless CLIPSEARCH_PUBLIC=false.
-CLIPSEARCH_PUBLIC = env_bool("CLIPSEARCH_PUBLIC", True)
-# Uploads: bytes per file and decoded pixels per image; both checked before encoding.
-MAX_UPLOAD_BYTES = env_int("CLIPSEARCH_MAX_UPLOAD_MB", 50, 1) * 1024 * 1024
-MAX_IMAGE_PIXELS = env_int("CLIPSEARCH_MAX_IMAGE_PIXELS", 100_000_000, 1)
+CLIPSEARCH_PUBLIC = ENV["CLIPSEARCH_PUBLIC"]
+# Uploads and image queries: bytes per file and decoded pixels per image, checked before decoding.
+MAX_UPLOAD_BYTES = ENV["CLIPSEARCH_MAX_UPLOAD_MB"] * 1024 * 1024
+MAX_IMAGE_PIXELS = ENV["CLIPSEARCH_MAX_IMAGE_PIXELS"]
 # How often a web process looks for index changes made by workers or deletions (seconds).
-INDEX_REFRESH_SECONDS = float(env_int("CLIPSEARCH_INDEX_REFRESH_MS", 1000, 50)) / 1000
-# Images claimed per worker batch.
-INGEST_BATCH_SIZE = env_int("CLIPSEARCH_INGEST_BATCH_SIZE", 32, 1)
-# A claim older than this is presumed dead (worker killed) and goes back to pending.
-CLAIM_TIMEOUT_SECONDS = env_int("CLIPSEARCH_CLAIM_TIMEOUT", 600, 10)
-# A worker renews its claim lease in Redis every quarter of this; a killed worker's expires.
-CLAIM_LEASE_SECONDS = env_int("CLIPSEARCH_CLAIM_LEASE", 20, 2)
+INDEX_REFRESH_SECONDS = ENV["CLIPSEARCH_INDEX_REFRESH_MS"] / 1000
+# From this many vectors on, the index is approximate (IVF over fp16 vectors).
+APPROX_INDEX_THRESHOLD = ENV["CLIPSEARCH_APPROX_THRESHOLD"]
+INGEST_BATCH_SIZE = ENV["CLIPSEARCH_INGEST_BATCH_SIZE"]
+CLAIM_TIMEOUT_SECONDS = ENV["CLIPSEARCH_CLAIM_TIMEOUT"]
+CLAIM_LEASE_SECONDS = ENV["CLIPSEARCH_CLAIM_LEASE"]
+# Searches per client per minute on the JSON API (0: no limit); counted in Redis.
+SEARCH_RATE_PER_MINUTE = ENV["CLIPSEARCH_SEARCH_RATE"]
+# Load the model and the index when a web process starts (clipsearch.wsgi).
+WARMUP = ENV["CLIPSEARCH_WARMUP"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -122,7 +100,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        ENV.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}", conn_max_age=60
+        ENV["DATABASE_URL"] or f"sqlite:///{DATA_DIR / 'db.sqlite3'}", conn_max_age=60
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -138,8 +116,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Without REDIS_URL the launcher (clipsearch.embedded_redis) runs a private Redis on this socket.
 REDIS_SOCKET = DATA_DIR / "redis.sock"
-REDIS_URL = ENV.get("REDIS_URL") or f"unix://{REDIS_SOCKET}"
-REDIS_EMBEDDED = not ENV.get("REDIS_URL")
+REDIS_URL = ENV["REDIS_URL"] or f"unix://{REDIS_SOCKET}"
+REDIS_EMBEDDED = not ENV["REDIS_URL"]
 RQ_QUEUE = "embeddings"
 RQ_QUEUES = {RQ_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900}}
 # A worker that keeps the model loaded across jobs (rq's default forks a child per job).
@@ -159,7 +137,7 @@ STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns at start-up when it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
-MEDIA_ROOT = ENV.get("CLIPSEARCH_MEDIA_ROOT") or DATA_DIR / "media"
+MEDIA_ROOT = ENV["CLIPSEARCH_MEDIA_ROOT"] or DATA_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -174,14 +152,12 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 # Behind HTTPS (production): secure cookies, HSTS, redirect; `manage.py check --deploy` is clean.
-if env_bool("CLIPSEARCH_HTTPS", False):
+if ENV["CLIPSEARCH_HTTPS"]:
     SECURE_SSL_REDIRECT = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = True
-# Searches per client per minute on the JSON API (0: no limit); counted in Redis.
-SEARCH_RATE_PER_MINUTE = env_int("CLIPSEARCH_SEARCH_RATE", 600, 0)
 
 LOGGING = {
     "version": 1,
@@ -192,6 +168,3 @@ LOGGING = {
         "rq.worker": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
-
-# From this many vectors on, the index is approximate (IVF over fp16 vectors).
-APPROX_INDEX_THRESHOLD = env_int("CLIPSEARCH_APPROX_THRESHOLD", 50_000, 1000)

@@ -11,7 +11,9 @@ import faiss  # noqa: E402
 
 faiss.omp_set_num_threads(1)
 
-if os.environ.get("CLIPSEARCH_WARMUP", "true").lower() not in ("0", "false", "no", "off"):
+from django.conf import settings  # noqa: E402
+
+if settings.WARMUP:
     # Model and index load once per web process, now, not on the first request.
     from embeddings.selectors import warm_up
 

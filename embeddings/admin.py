@@ -38,8 +38,8 @@ class ImageAdmin(admin.ModelAdmin):
 
     @admin.display(description="")
     def thumb(self, obj):
-        url = obj.thumbnail.url if obj.thumbnail else obj.file.url
-        return format_html('<img src="{}" alt="{}" style="height:64px;width:64px;object-fit:cover">', url, obj.original_filename)
+        return format_html('<img src="{}" alt="{}" style="height:64px;width:64px;object-fit:cover">',
+                           obj.display_url, obj.original_filename)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -66,18 +66,15 @@ class ImageAdmin(admin.ModelAdmin):
         """Many files at once: each is checked by content, duplicates link to the stored image."""
         form = UploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            added = 0
-            for f in form.cleaned_data["files"]:
-                try:
-                    services.add_image(f.read(), f.name, request.user)
-                    added += 1
-                except services.DuplicateImage as dup:
-                    url = reverse("admin:embeddings_image_change", args=[dup.existing.pk])
-                    messages.warning(request, format_html('{}: already stored as <a href="{}">#{}</a>', f.name, url, dup.existing.pk))
-                except services.RejectedImage as exc:
-                    messages.error(request, f"{f.name}: rejected: {exc}")
-            if added:
-                messages.success(request, f"{added} images added; they are being encoded.")
+            report = services.add_images(((f.name, f.read, f.size) for f in form.cleaned_data["files"]), request.user)
+            for dup in report.duplicates:
+                url = reverse("admin:embeddings_image_change", args=[dup.existing.pk])
+                messages.warning(request, format_html('{}: already stored as <a href="{}">#{}</a>',
+                                                      dup.filename, url, dup.existing.pk))
+            for bad in report.rejected:
+                messages.error(request, f"{bad.filename}: rejected: {bad.reason}")
+            if report.added:
+                messages.success(request, f"{len(report.added)} images added; they are being encoded.")
             return redirect("admin:embeddings_image_changelist")
         context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
                    "title": "Add images", "has_view_permission": True}

@@ -1,22 +1,35 @@
-"""The JSON API (spec section 6), built with django-ninja, which also serves its OpenAPI schema
-at /api/openapi.json and docs at /api/docs. Thin: validate, call a selector or service, shape."""
+"""The JSON API, built with django-ninja, which also serves its OpenAPI schema at
+/api/openapi.json and docs at /api/docs. Thin: validate, call a selector or service, and return
+objects that the schemas (embeddings.schemas) shape."""
 import time
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from django.conf import settings
 from django.http import Http404
-from django.urls import reverse
 from django.utils import timezone
-from ninja import File, Form, NinjaAPI, Query, Schema, Status
+from ninja import File, Form, NinjaAPI, Query, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
 from ninja.security import HttpBearer, django_auth, django_auth_is_staff
-from pydantic import Field
 
-from . import selectors, services
+from . import image_policy, selectors, services
+from .clip.vectors import cosine
 from .models import ApiToken, Image
+from .queue import redis_connection
+from .schemas import (
+    EmbeddingOut,
+    ErrorOut,
+    ImageOut,
+    ModelOut,
+    ResultsOut,
+    SearchParams,
+    SimilarityIn,
+    SimilarityOut,
+    StatusOut,
+    TextIn,
+    UploadOut,
+)
 
 api = NinjaAPI(title="clipsearch", version="1.0", urls_namespace="api", docs_url="/docs")
 
@@ -34,6 +47,12 @@ class BearerToken(HttpBearer):
 WRITE = [BearerToken(), django_auth_is_staff]
 # Read endpoints are public unless CLIPSEARCH_PUBLIC=false (read once, with the settings).
 READ = None if settings.CLIPSEARCH_PUBLIC else [BearerToken(), django_auth]
+ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+
+
+# ---- errors: every failure answers {"error": {"code", "message"}} ------------------------
+class RateLimited(Exception):
+    pass
 
 
 def _error(request, status, code, message, **extra):
@@ -67,95 +86,14 @@ def on_bad_query(request, exc):
     return _error(request, 400, "bad_query", str(exc))
 
 
-# ---- schemas -------------------------------------------------------------------------
-class ErrorBody(Schema):
-    code: str
-    message: str
+@api.exception_handler(RateLimited)
+def on_rate(request, exc):
+    response = _error(request, 429, "rate_limited", str(exc))
+    response["Retry-After"] = "60"
+    return response
 
 
-class ErrorOut(Schema):
-    error: ErrorBody
-
-
-class ResultOut(Schema):
-    id: int
-    score: float
-    image_url: str
-    thumbnail_url: str
-    detail_url: str
-    width: int
-    height: int
-    original_filename: str
-    uploaded_at: datetime
-
-
-class ResultsOut(Schema):
-    query: str | None
-    model: str
-    took_ms: float
-    results: list[ResultOut]
-    next: str | None
-
-
-class ImageOut(Schema):
-    id: int
-    status: str
-    failure_reason: str
-    original_filename: str
-    sha256: str
-    width: int
-    height: int
-    format: str
-    byte_size: int
-    image_url: str
-    thumbnail_url: str
-    detail_url: str
-    uploaded_at: datetime
-    indexed_at: datetime | None
-
-
-class UploadItem(Schema):
-    id: int
-    status: str
-    original_filename: str
-
-
-class RejectedItem(Schema):
-    original_filename: str
-    reason: str
-    existing_id: int | None = None
-
-
-class UploadOut(Schema):
-    images: list[UploadItem]
-    duplicates: list[RejectedItem]
-    rejected: list[RejectedItem]
-
-
-class SearchParams(Schema):
-    q: str = Field(..., max_length=10_000)
-    k: int = Field(20, ge=1, le=selectors.MAX_K)
-    offset: int = Field(0, ge=0, le=10_000)
-    min_score: float | None = Field(None, ge=-1, le=1)
-    uploaded_after: datetime | None = None
-    uploaded_before: datetime | None = None
-
-
-class TextIn(Schema):
-    text: str = Field(..., max_length=10_000)
-
-
-class SimilarityIn(Schema):
-    text_embedding: list[float] = Field(..., min_length=1, max_length=4096)
-    image_embedding: list[float] = Field(..., min_length=1, max_length=4096)
-
-
-class EmbeddingOut(Schema):
-    embedding: list[float]
-    dim: int
-    model: str
-
-
+# ---- helpers ---------------------------------------------------------------------------
 def _check_rate(request):
     """A fixed one-minute window per token user or client address, counted in Redis."""
     limit = settings.SEARCH_RATE_PER_MINUTE
@@ -164,8 +102,6 @@ def _check_rate(request):
     who = f"u{request.user.pk}" if getattr(request.user, "is_authenticated", False) else request.META.get("REMOTE_ADDR", "-")
     key = f"clipsearch:rate:{who}:{int(time.time() // 60)}"
     try:
-        from .jobs import redis_connection
-
         pipe = redis_connection().pipeline()
         count, _ = pipe.incr(key).expire(key, 120).execute()
     except Exception:
@@ -174,47 +110,14 @@ def _check_rate(request):
         raise RateLimited(f"more than {limit} searches a minute; wait a little")
 
 
-class RateLimited(Exception):
-    pass
-
-
-@api.exception_handler(RateLimited)
-def on_rate(request, exc):
-    response = _error(request, 429, "rate_limited", str(exc))
-    response["Retry-After"] = "60"
-    return response
-
-
-def _abs(request, url):
-    return request.build_absolute_uri(url)
-
-
-def _result(request, hit):
-    im = hit.image
-    return {"id": im.pk, "score": round(hit.score, 6), "image_url": _abs(request, im.file.url),
-            "thumbnail_url": _abs(request, im.thumbnail.url if im.thumbnail else im.file.url),
-            "detail_url": _abs(request, im.get_absolute_url()), "width": im.width, "height": im.height,
-            "original_filename": im.original_filename, "uploaded_at": im.uploaded_at}
-
-
-def _results(request, query, page, next_params=None):
+def _results(request, query, page, next_params=None) -> dict:
     nxt = None
     if page.has_more and next_params is not None:
         q = request.GET.copy()
         q.update(next_params)
-        nxt = _abs(request, f"{request.path}?{q.urlencode()}")
-    return {"query": query, "model": selectors.MODEL_KEY, "took_ms": round(page.took_ms, 2),
-            "results": [_result(request, h) for h in page.hits], "next": nxt}
-
-
-def _image(request, im):
-    return {"id": im.pk, "status": im.status, "failure_reason": im.failure_reason,
-            "original_filename": im.original_filename, "sha256": im.sha256, "width": im.width,
-            "height": im.height, "format": im.format, "byte_size": im.byte_size,
-            "image_url": _abs(request, im.file.url),
-            "thumbnail_url": _abs(request, im.thumbnail.url if im.thumbnail else im.file.url),
-            "detail_url": _abs(request, im.get_absolute_url()), "uploaded_at": im.uploaded_at,
-            "indexed_at": im.indexed_at}
+        nxt = request.build_absolute_uri(f"{request.path}?{q.urlencode()}")
+    return {"query": query, "model": settings.MODEL_KEY, "took_ms": round(page.took_ms, 2), "results": page.hits,
+            "next": nxt}
 
 
 def _get_image(image_id):
@@ -224,17 +127,21 @@ def _get_image(image_id):
     return im
 
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
-
-
 def _utc(d: datetime | None) -> datetime | None:
     """Date filters in UTC: naive means UTC, and odd offsets (which PostgreSQL refuses) are folded in."""
     if d is None:
         return None
     try:
-        return d.replace(tzinfo=dt_timezone.utc) if timezone.is_naive(d) else d.astimezone(dt_timezone.utc)
+        return d.replace(tzinfo=UTC) if timezone.is_naive(d) else d.astimezone(UTC)
     except (OverflowError, ValueError):
         raise HttpError(422, "the date is out of range") from None
+
+
+def _read_upload(file: UploadedFile) -> bytes:
+    """An uploaded query image's bytes, refused unread when over the size limit."""
+    if file.size > settings.MAX_UPLOAD_BYTES:
+        raise HttpError(400, "the file is over the upload size limit")
+    return file.read()
 
 
 # ---- endpoints -----------------------------------------------------------------------
@@ -253,9 +160,7 @@ def search_image(request, file: File[UploadedFile], q: Form[str] = "", k: Form[i
     _check_rate(request)
     if not 1 <= k <= selectors.MAX_K:
         raise HttpError(422, f"k must be between 1 and {selectors.MAX_K}")
-    if file.size > settings.MAX_UPLOAD_BYTES:
-        raise HttpError(400, "the file is over the upload size limit")
-    vector = selectors.query_vector(q, file.read())
+    vector = selectors.query_vector(q, _read_upload(file))
     return _results(request, q or None, selectors.search(vector, k=k))
 
 
@@ -271,29 +176,24 @@ def similar(request, image_id: int, k: int = Query(20, ge=1, le=selectors.MAX_K)
 
 @api.post("/images", response={201: UploadOut, **ERRORS}, auth=WRITE, summary="Upload images")
 def upload(request, files: File[list[UploadedFile]]):
-    out = {"images": [], "duplicates": [], "rejected": []}
-    for f in files:
-        if f.size > settings.MAX_UPLOAD_BYTES:
-            out["rejected"].append({"original_filename": f.name, "reason": "over the upload size limit"})
-            continue
-        try:
-            im = services.add_image(f.read(), f.name, request.user)
-            out["images"].append({"id": im.pk, "status": im.status, "original_filename": im.original_filename})
-        except services.DuplicateImage as dup:
-            out["duplicates"].append({"original_filename": f.name, "reason": str(dup), "existing_id": dup.existing.pk})
-        except services.RejectedImage as exc:
-            out["rejected"].append({"original_filename": f.name, "reason": str(exc)})
-    if out["images"]:
-        return Status(201, out)
-    if out["duplicates"]:
-        d = out["duplicates"][0]
-        return _error(request, 409, "duplicate", d["reason"], existing_id=d["existing_id"])
-    return _error(request, 400, "rejected", "; ".join(f"{r['original_filename']}: {r['reason']}" for r in out["rejected"]) or "no files")
+    report = services.add_images(((f.name, f.read, f.size) for f in files), request.user)
+    if report.added:
+        return Status(201, {
+            "images": [{"id": o.image.pk, "status": o.image.status, "original_filename": o.image.original_filename}
+                       for o in report.added],
+            "duplicates": [{"original_filename": o.filename, "reason": o.reason, "existing_id": o.existing.pk}
+                           for o in report.duplicates],
+            "rejected": [{"original_filename": o.filename, "reason": o.reason} for o in report.rejected],
+        })
+    if report.duplicates:
+        d = report.duplicates[0]
+        return _error(request, 409, "duplicate", d.reason, existing_id=d.existing.pk)
+    return _error(request, 400, "rejected", "; ".join(f"{o.filename}: {o.reason}" for o in report.rejected) or "no files")
 
 
 @api.get("/images/{image_id}", response={200: ImageOut, **ERRORS}, auth=READ, summary="An image's facts and status")
 def image_detail(request, image_id: int):
-    return _image(request, _get_image(image_id))
+    return _get_image(image_id)
 
 
 @api.delete("/images/{image_id}", response={204: None, **ERRORS}, auth=WRITE, summary="Delete an image")
@@ -302,12 +202,12 @@ def image_delete(request, image_id: int):
     return Status(204, None)
 
 
-@api.get("/status", auth=READ, summary="Counts, queue, model and index")
+@api.get("/status", response={200: StatusOut, **ERRORS}, auth=READ, summary="Counts, queue, model and index")
 def status(request):
     return selectors.status()
 
 
-@api.get("/model", auth=READ, summary="The loaded model (get_model_info)")
+@api.get("/model", response={200: ModelOut, **ERRORS}, auth=READ, summary="The loaded model (get_model_info)")
 def model(request):
     return selectors.model_info()
 
@@ -317,30 +217,28 @@ def encode_text(request, body: TextIn):
     if not body.text.strip():
         raise HttpError(400, "text is empty")
     v = selectors.service().embed_texts([body.text])[0]
-    return {"embedding": v.tolist(), "dim": len(v), "model": selectors.MODEL_KEY}
+    return {"embedding": v.tolist(), "dim": len(v), "model": settings.MODEL_KEY}
 
 
 @api.post("/encode/image", response={200: EmbeddingOut, **ERRORS}, auth=READ, summary="Encode an image")
 def encode_image(request, file: File[UploadedFile]):
-    if file.size > settings.MAX_UPLOAD_BYTES:
-        raise HttpError(400, "the file is over the upload size limit")
+    service = selectors.service()
     try:
-        v = selectors.service().embed_images([file.read()])[0]
-    except ValueError as exc:
+        picture = image_policy.decode(_read_upload(file), draft_target=service.load().preprocessor.target)
+        v = service.embed_images([picture])[0]
+    except ValueError as exc:  # RejectedImage is one
         raise HttpError(400, f"not a readable image: {exc}") from None
-    return {"embedding": v.tolist(), "dim": len(v), "model": selectors.MODEL_KEY}
+    return {"embedding": v.tolist(), "dim": len(v), "model": settings.MODEL_KEY}
 
 
-@api.post("/similarity", response={200: dict, **ERRORS}, auth=READ, summary="Cosine similarity of two embeddings")
+@api.post("/similarity", response={200: SimilarityOut, **ERRORS}, auth=READ, summary="Cosine similarity of two embeddings")
 def similarity(request, body: SimilarityIn):
-    from .clip_service import cosine
-
     a, b = np.asarray(body.text_embedding, np.float32), np.asarray(body.image_embedding, np.float32)
     if a.shape != b.shape:
         raise HttpError(400, "the two embeddings differ in length")
     if not (np.isfinite(a).all() and np.isfinite(b).all()) or not a.any() or not b.any():
         raise HttpError(400, "embeddings must be finite and non-zero")
-    similarity = cosine(a, b)
-    if not np.isfinite(similarity):  # e.g. norms overflowing float32
+    value = cosine(a, b)
+    if not np.isfinite(value):  # e.g. norms overflowing float32
         raise HttpError(400, "embeddings are too large to compare")
-    return {"similarity": similarity}
+    return {"similarity": value}

@@ -21,6 +21,7 @@ import numpy as np
 from django.conf import settings
 
 from .models import Embedding, Tombstone
+from .queue import redis_connection
 
 log = logging.getLogger(__name__)
 FLAT, IVF = "flat", "ivf-fp16"
@@ -30,23 +31,17 @@ def generation_key(model_key: str) -> str:
     return f"clipsearch:gen:{model_key}"
 
 
-def _redis():
-    import django_rq
-
-    return django_rq.get_connection(settings.RQ_QUEUE)
-
-
 def bump_generation(model_key: str) -> None:
     """Tell every web process that this model's embeddings changed (best effort)."""
     try:
-        _redis().incr(generation_key(model_key))
+        redis_connection().incr(generation_key(model_key))
     except Exception as exc:  # Redis down: processes still catch up on their timed check
         log.warning("could not bump index generation: %s", exc)
 
 
 def _read_generation(model_key: str):
     try:
-        return _redis().get(generation_key(model_key))
+        return redis_connection().get(generation_key(model_key))
     except Exception:
         return None
 
@@ -99,7 +94,8 @@ class VectorIndex:
     def rebuild(self) -> None:
         """Read every embedding of this model from the database and build afresh."""
         with self.lock:
-            emb_mark = Embedding.objects.filter(model_name=self.model_key).order_by("-id").values_list("id", flat=True).first() or 0
+            mine = Embedding.objects.filter(model_name=self.model_key)
+            emb_mark = mine.order_by("-id").values_list("id", flat=True).first() or 0
             tomb_mark = Tombstone.objects.order_by("-id").values_list("id", flat=True).first() or 0
             rows = Embedding.objects.filter(model_name=self.model_key, id__lte=emb_mark).values_list("image_id", "vector")
             ids, blobs = [], []

@@ -1,27 +1,19 @@
-"""RQ jobs: thin wrappers that call a service. The queue holds no image data, only the call."""
+"""RQ jobs: thin wrappers that call the ingest pipeline. The queue holds no image data, only the call."""
 import logging
 
-import django_rq
 from django.conf import settings
 from rq import Retry
+
+from . import ingest
+from .queue import get_queue
 
 log = logging.getLogger(__name__)
 # Enough waiting jobs for every worker to have one; more would only find nothing to do.
 MAX_WAITING_JOBS = 4
 
 
-def redis_connection():
-    return django_rq.get_connection(settings.RQ_QUEUE)
-
-
-def get_queue():
-    return django_rq.get_queue(settings.RQ_QUEUE)
-
-
 def ingest_pending():
-    from .services import ingest_pending as run
-
-    return run()
+    return ingest.ingest_pending()
 
 
 def enqueue_ingest() -> bool:
@@ -31,7 +23,8 @@ def enqueue_ingest() -> bool:
         queue = get_queue()
         if queue.count >= MAX_WAITING_JOBS:
             return False
-        queue.enqueue(ingest_pending, retry=Retry(max=3, interval=[5, 30, 120]), job_timeout=settings.RQ_QUEUES[settings.RQ_QUEUE]["DEFAULT_TIMEOUT"])
+        queue.enqueue(ingest_pending, retry=Retry(max=3, interval=[5, 30, 120]),
+                      job_timeout=settings.RQ_QUEUES[settings.RQ_QUEUE]["DEFAULT_TIMEOUT"])
         return True
     except Exception as exc:
         log.warning("could not enqueue ingestion (images stay pending): %s", exc)

@@ -38,6 +38,11 @@ class Image(models.Model):
     def __str__(self):
         return f"#{self.pk} {self.original_filename}"
 
+    @property
+    def display_url(self) -> str:
+        """What to show in a grid: the thumbnail, or the file itself where there is none."""
+        return self.thumbnail.url if self.thumbnail else self.file.url
+
     def get_absolute_url(self):
         from django.urls import reverse
 

@@ -1,46 +1,32 @@
 """Reads: search, similar images, status. Views, the API and commands call these."""
 from __future__ import annotations
 
-import re
+import logging
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Count
 
-from .clip_config import MODEL_KEY
+from . import image_policy
 from .index import get_index
 from .models import Embedding, Image
+from .query import BadQuery, combine, parse_query
+from .queue import get_queue
 
+log = logging.getLogger(__name__)
 MAX_K = 200
-MAX_QUERY_CHARS = 1000  # longer text is cut: the model reads at most 77 tokens anyway
-_TERM = re.compile(r"\s+([+-])\s+")
-
-
-class BadQuery(ValueError):
-    """The query cannot be answered as given; the message says why."""
 
 
 def service():
-    from .clip_service import get_clip_service
+    # Imported here: the CLIP code brings torch, and every management command (migrate too)
+    # imports the URLs and so this module; only processes that search load the model.
+    from .clip.service import get_clip_service
 
     return get_clip_service()
-
-
-def parse_query(q: str) -> list[tuple[int, str]]:
-    """`a dog on grass - a cat + a ball` -> [(+1, 'a dog on grass'), (-1, 'a cat'), (+1, 'a ball')]."""
-    q = (q or "").strip()[:MAX_QUERY_CHARS]
-    parts = _TERM.split(q)
-    terms = [(1, parts[0].strip())]
-    for sign, text in zip(parts[1::2], parts[2::2]):
-        terms.append((1 if sign == "+" else -1, text.strip()))
-    terms = [(s, t) for s, t in terms if t]
-    if not terms:
-        raise BadQuery("the query is empty")
-    if all(s < 0 for s, _ in terms):
-        raise BadQuery("the query needs at least one phrase to look for, not only phrases to avoid")
-    return terms
 
 
 @lru_cache(maxsize=512)
@@ -48,23 +34,17 @@ def _text_vector(text: str) -> np.ndarray:
     return service().embed_texts([text])[0]
 
 
-def combine(vectors: list[tuple[int, np.ndarray]]) -> np.ndarray:
-    v = np.sum([sign * vec for sign, vec in vectors], axis=0).astype(np.float32)
-    norm = np.linalg.norm(v)
-    if norm < 1e-6:
-        raise BadQuery("the phrases cancel each other out")
-    return v / norm
-
-
 def query_vector(q: str | None = None, image: bytes | None = None) -> np.ndarray:
-    """One vector for text phrases (+/-), an image, or both."""
+    """One vector for text phrases (+/-), an image, or both. The image passes the upload policy
+    and is decoded once, by the format it was sniffed as; only the picture reaches the model."""
     parts = []
     if q and q.strip():
         parts += [(sign, _text_vector(text)) for sign, text in parse_query(q)]
     if image is not None:
         try:
-            parts.append((1, service().embed_images([image])[0]))
-        except ValueError as exc:
+            picture = image_policy.decode(image, draft_target=service().load().preprocessor.target)
+            parts.append((1, service().embed_images([picture])[0]))
+        except ValueError as exc:  # RejectedImage is one
             raise BadQuery(f"the uploaded file is not a readable image: {exc}") from None
     if not parts:
         raise BadQuery("give a text query or an image")
@@ -72,7 +52,7 @@ def query_vector(q: str | None = None, image: bytes | None = None) -> np.ndarray
 
 
 def image_vector(image_id: int) -> np.ndarray | None:
-    blob = Embedding.objects.filter(image_id=image_id, model_name=MODEL_KEY).values_list("vector", flat=True).first()
+    blob = Embedding.objects.filter(image_id=image_id, model_name=settings.MODEL_KEY).values_list("vector", flat=True).first()
     return None if blob is None else np.frombuffer(bytes(blob), dtype=np.float32)
 
 
@@ -80,6 +60,10 @@ def image_vector(image_id: int) -> np.ndarray | None:
 class Hit:
     image: Image
     score: float
+
+    def __getattr__(self, name):
+        # A hit reads as its image plus a score: the API's result schema and templates rely on it.
+        return getattr(self.image, name)
 
 
 @dataclass
@@ -92,7 +76,7 @@ class Page:
 def search(vector, k=20, offset=0, min_score=None, uploaded_after=None, uploaded_before=None, exclude_id=None) -> Page:
     """Rank indexed images by cosine similarity; the result rows come from one query a round."""
     started = time.perf_counter()
-    index = get_index(MODEL_KEY, len(vector))
+    index = get_index(settings.MODEL_KEY, len(vector))
     want = offset + k + 1  # one more than the page tells whether there is a next page
     fetch = want
     while True:
@@ -123,27 +107,21 @@ def similar(image_id: int, k=20, offset=0) -> Page | None:
 
 def warm_up() -> None:
     """Load the model and the index at process start, so the first search is as fast as the rest."""
-    from django.db import DatabaseError
-
     info = model_info()  # a model that cannot load stops the process here, with its message
     _text_vector("a photo")
     try:
-        get_index(MODEL_KEY, info["embedding_dim"]).sync(force=True)
+        get_index(settings.MODEL_KEY, info["embedding_dim"]).sync(force=True)
     except DatabaseError as exc:  # not migrated yet: the index loads on the first search
-        import logging
-
-        logging.getLogger(__name__).warning("index not loaded at start: %s", exc)
+        log.warning("index not loaded at start: %s", exc)
 
 
 def model_info() -> dict:
     info = service().get_model_info()
-    info["model_key"] = MODEL_KEY
+    info["model_key"] = settings.MODEL_KEY
     return info
 
 
 def status() -> dict:
-    from .jobs import get_queue
-
     counts = {s: 0 for s in Image.Status.values}
     counts.update(dict(Image.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
     total = sum(counts.values())
@@ -152,7 +130,7 @@ def status() -> dict:
     except Exception:
         queue_length = None  # Redis down: say so rather than fail the page
     info = model_info()
-    index = get_index(MODEL_KEY, info["embedding_dim"])
+    index = get_index(settings.MODEL_KEY, info["embedding_dim"])
     index.sync()
     failures = Image.objects.filter(status=Image.Status.FAILED).order_by("-updated_at")[:20]
     return {
@@ -161,7 +139,7 @@ def status() -> dict:
         "done_fraction": (counts["indexed"] + counts["failed"]) / total if total else 1.0,
         "queue_length": queue_length,
         "model": info,
-        "embedded_with_current_model": Embedding.objects.filter(model_name=MODEL_KEY).count(),
+        "embedded_with_current_model": Embedding.objects.filter(model_name=settings.MODEL_KEY).count(),
         "index": index.stats(),
         "recent_failures": [
             {"id": f.pk, "original_filename": f.original_filename, "reason": f.failure_reason, "at": f.updated_at}

@@ -5,7 +5,6 @@ import secrets
 from functools import wraps
 
 import numpy as np
-
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.storage import default_storage
@@ -16,7 +15,6 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
 from . import selectors
-from .clip_config import MODEL_KEY
 from .models import Image
 
 PAGE_SIZE = 24
@@ -59,14 +57,14 @@ def _save_query_vector(request, vector) -> str:
     """
     saved = request.session.get("query_vectors", {})
     key = secrets.token_urlsafe(8)
-    saved[key] = [MODEL_KEY, base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode()]
+    saved[key] = [settings.MODEL_KEY, base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode()]
     request.session["query_vectors"] = dict(list(saved.items())[-_SAVED_QUERIES:])
     return key
 
 
 def _saved_query_vector(request, key):
     model, raw = request.session.get("query_vectors", {}).get(key) or (None, None)
-    if model != MODEL_KEY:  # unknown key, or a vector of the model used before a restart
+    if model != settings.MODEL_KEY:  # unknown key, or a vector of the model used before a restart
         raise selectors.BadQuery("that image search has expired: drop or choose the image again")
     return np.frombuffer(base64.b64decode(raw), dtype=np.float32)
 
@@ -96,6 +94,8 @@ def search_page(request):
             vector = _saved_query_vector(request, saved)
             ctx["qi"] = saved
         elif q or upload:
+            if upload and upload.size > settings.MAX_UPLOAD_BYTES:
+                raise selectors.BadQuery("the file is over the upload size limit")
             vector = selectors.query_vector(q, upload.read() if upload else None)
             if upload:
                 ctx["qi"] = _save_query_vector(request, vector)

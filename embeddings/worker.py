@@ -5,7 +5,12 @@ This one runs jobs in its own process (SimpleWorker) and loads the model once, a
 """
 import logging
 
+from django.db import close_old_connections
 from rq.worker import SimpleWorker
+
+from .ingest import reclaim_abandoned
+from .jobs import enqueue_ingest
+from .models import Image
 
 log = logging.getLogger(__name__)
 
@@ -18,16 +23,13 @@ class ModelWorker(SimpleWorker):
 
     def sweep(self):
         """Pick up what a killed worker left, and pending images whose job was lost with Redis."""
-        from .jobs import enqueue_ingest
-        from .models import Image
-        from .services import reclaim_abandoned
-
         reclaim_abandoned(self.connection)
         if Image.objects.filter(status=Image.Status.PENDING).exists():
             enqueue_ingest()
 
     def work(self, *args, **kwargs):
-        from .clip_service import get_clip_service
+        # Imported here: the settings name this class, and importing them must not load torch.
+        from .clip.service import get_clip_service
 
         get_clip_service().warmup()
         self.sweep()
@@ -36,8 +38,6 @@ class ModelWorker(SimpleWorker):
     def execute_job(self, job, queue):
         # A long-lived process has no request cycle to drop dead database connections
         # (a restarted or failed-over server); do it around every job.
-        from django.db import close_old_connections
-
         close_old_connections()
         try:
             return super().execute_job(job, queue)

@@ -1,6 +1,10 @@
-"""A corpus of awkward files (spec section 9), made here so nothing binary is committed.
+"""The one corpus of awkward files, made here so nothing binary is committed.
 
-Each entry: name -> (bytes, expected) where expected is "rejected" or "indexed".
+Each entry: name -> (bytes, expected). "rejected": not an image the app accepts (empty, cut short,
+corrupt, text, HTML or SVG named as an image, a decompression bomb, a header claiming 30k x 30k);
+every entry point must refuse it with a reason and store nothing. "indexed": an odd but valid
+image (CMYK, 16-bit, palette with transparency, RGBA, animated, EXIF-rotated) or a hostile file
+name; it must be stored under a generated name and encoded.
 """
 import io
 import struct
@@ -48,7 +52,11 @@ def corpus() -> dict[str, tuple[bytes, str]]:
         "corrupt.jpg": (good_jpeg[:200] + bytes(range(256)) * 4, "rejected"),
         "text.jpg": (b"just some text, not an image\n" * 10, "rejected"),
         "page.png": (b"<!doctype html><html><body><script>alert(1)</script></body></html>", "rejected"),
-        "vector.png": (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>', "rejected"),
+        "vector.png": (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+                       "rejected"),
+        "xml-vector.png": (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>', "rejected"),
+        "vector.svg": (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><circle r="5"/></svg>', "rejected"),
+        "header-only.png": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "rejected"),
         "bomb.png": (_save(Image.new("1", (12000, 12000)), "PNG"), "rejected"),  # 144 MP in a few KB
         "huge-30k.png": (_png_header_only(30000, 30000), "rejected"),
         "cmyk.jpg": (_save(_picture(4).convert("CMYK"), "JPEG"), "indexed"),

@@ -1,15 +1,10 @@
 """Shared fixtures. Tests talk to the real Redis (REDIS_URL, or the embedded one started here),
-the real database (PostgreSQL in CI through DATABASE_URL, else SQLite) and real workers."""
-import io
-import os
-import subprocess
-import sys
-from pathlib import Path
-
+the real database (PostgreSQL in CI through DATABASE_URL, else SQLite) and real workers.
+Plain helpers are in tests/support.py."""
 import pytest
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import jpeg_bytes, make_staff, make_token, upload_and_ingest
 
 
 @pytest.fixture(scope="session")
@@ -45,55 +40,39 @@ def _isolated_files(settings, tmp_path):
     reset_indexes()
 
 
-def db_env(tmp_path) -> dict:
-    """Environment for a subprocess (worker, command) that must use this test's database."""
-    from django.db import connection
-
-    env = dict(os.environ)
-    s = connection.settings_dict
-    if s["ENGINE"].endswith("sqlite3"):
-        env["DATABASE_URL"] = f"sqlite:///{s['NAME']}"
-    else:
-        env["DATABASE_URL"] = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-    env["CLIPSEARCH_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
-    env["CLIPSEARCH_INDEX_DIR"] = str(settings.INDEX_DIR)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def run_worker(tmp_path, *extra, wait=True, **kw):
-    """A real `manage.py rqworker embeddings` process on this test's database and Redis."""
-    cmd = [sys.executable, "manage.py", "rqworker", settings.RQ_QUEUE, *extra]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=db_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    if wait:
-        out, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, out
-        return out
-    return proc
-
-
-def start_worker_and_wait(tmp_path, at_least=1, timeout=120):
-    """A long-running worker, returned once it has indexed `at_least` images (to kill it mid-run)."""
-    import time
-
-    from embeddings.models import Image
-
-    worker = run_worker(tmp_path, wait=False)
-    deadline = time.time() + timeout
-    while Image.objects.filter(status="indexed").count() < at_least and time.time() < deadline:
-        time.sleep(0.05)
-    return worker
-
-
-def jpeg_bytes(img, quality=90) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="session")
 def demo_images():
     """A small drawn gallery: (jpeg bytes, meta) pairs."""
-    from embeddings.synth import gallery
+    from demo.synth import gallery
 
     return [(jpeg_bytes(img), meta) for img, meta in gallery(96, seed=777)]
+
+
+@pytest.fixture
+def indexed_gallery(redis, demo_images):
+    """The first 24 demo images, stored under their demo file names and indexed; the Image rows."""
+    return upload_and_ingest(demo_images[:24], redis)
+
+
+@pytest.fixture
+def staff_user():
+    return make_staff()
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    """Django's test client, logged in as the staff user."""
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def token(staff_user):
+    """An API token of the staff user."""
+    return make_token(staff_user.username)
+
+
+@pytest.fixture
+def auth(token):
+    """Test-client keyword arguments that send the staff user's token."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}

@@ -1,11 +1,11 @@
 import sys
 
 import numpy as np
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand
 
 from embeddings import selectors, services
-from embeddings.clip_config import MODEL_KEY
 from embeddings.index import get_index
 from embeddings.models import Embedding, Image
 
@@ -17,15 +17,17 @@ class Command(BaseCommand):
         parser.add_argument("--fix", action="store_true", help="rebuild the index and re-queue what is missing")
 
     def handle(self, fix, **options):
-        index = get_index(MODEL_KEY, selectors.model_info()["embedding_dim"])
+        index = get_index(settings.MODEL_KEY, selectors.model_info()["embedding_dim"])
         index.sync(force=True)
-        in_db = np.asarray(sorted(Embedding.objects.filter(model_name=MODEL_KEY).values_list("image_id", flat=True)), dtype=np.int64)
+        embedded = Embedding.objects.filter(model_name=settings.MODEL_KEY).values_list("image_id", flat=True)
+        in_db = np.asarray(sorted(embedded), dtype=np.int64)
         missing_in_index = np.setdiff1d(in_db, index.ids)
         orphaned = np.setdiff1d(index.ids, in_db)
-        unembedded = Image.objects.filter(status=Image.Status.INDEXED).exclude(embeddings__model_name=MODEL_KEY).count()
+        unembedded = Image.objects.filter(status=Image.Status.INDEXED).exclude(embeddings__model_name=settings.MODEL_KEY).count()
         media_ok = default_storage.exists("")  # the media root itself: a missing mount says False
-        lost_files = [] if not media_ok else [i for i, name in Image.objects.values_list("id", "file") if not default_storage.exists(name)]
-        self.stdout.write(f"model {MODEL_KEY}: {len(in_db)} embeddings, index {index.kind} with {len(index.ids)}")
+        lost_files = [] if not media_ok else [
+            i for i, name in Image.objects.values_list("id", "file") if not default_storage.exists(name)]
+        self.stdout.write(f"model {settings.MODEL_KEY}: {len(in_db)} embeddings, index {index.kind} with {len(index.ids)}")
         self.stdout.write(f"missing from index: {len(missing_in_index)}; orphaned in index: {len(orphaned)}; "
                           f"indexed images without an embedding: {unembedded}; files missing: {len(lost_files)}")
         if not media_ok:
@@ -35,9 +37,10 @@ class Command(BaseCommand):
         if problems and fix:
             index.rebuild()
             index.save()
-            n = services.enqueue_missing(MODEL_KEY)
+            n = services.enqueue_missing(settings.MODEL_KEY)
             if lost_files:
-                Image.objects.filter(id__in=lost_files).update(status=Image.Status.FAILED, failure_reason="the stored file is missing")
+                Image.objects.filter(id__in=lost_files).update(status=Image.Status.FAILED,
+                                                               failure_reason="the stored file is missing")
             self.stdout.write(f"fixed: index rebuilt, {n} images re-queued, {len(lost_files)} marked failed")
             return
         if problems:

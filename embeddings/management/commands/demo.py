@@ -2,9 +2,8 @@ import io
 
 from django.core.management.base import BaseCommand
 
+from demo.synth import demo_filename, gallery
 from embeddings import services
-from embeddings.jobs import enqueue_ingest
-from embeddings.synth import gallery
 
 
 class Command(BaseCommand):
@@ -15,15 +14,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2024)
 
     def handle(self, count, seed, **options):
-        added = 0
-        for i, (img, meta) in enumerate(gallery(count, seed=seed)):
-            buf = io.BytesIO()
-            img.save(buf, "JPEG", quality=90)
-            name = f"demo-{i:04d}-{meta['size']}-{meta['colour']}-{meta['shape']}.jpg"
-            try:
-                services.add_image(buf.getvalue(), name, enqueue=False)
-                added += 1
-            except services.DuplicateImage:
-                pass
-        enqueue_ingest()
+        def files():
+            for i, (img, meta) in enumerate(gallery(count, seed=seed)):
+                buf = io.BytesIO()
+                img.save(buf, "JPEG", quality=90)
+                yield demo_filename(i, meta), buf.getvalue(), None
+
+        report = services.add_images(files())
+        added = len(report.added)
         self.stdout.write(f"demo gallery: {added} new images queued ({count - added} already there)")

@@ -4,7 +4,6 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from embeddings import services
-from embeddings.jobs import enqueue_ingest
 
 
 class Command(BaseCommand):
@@ -18,17 +17,17 @@ class Command(BaseCommand):
         root = Path(path)
         if not root.is_dir():
             raise CommandError(f"{path} is not a folder")
-        files = sorted(p for p in (root.rglob("*") if recursive else root.iterdir()) if p.is_file())
-        counts = {"added": 0, "duplicates": 0, "unreadable": 0}
-        for p in tqdm(files, desc="importing", unit="file", disable=None):
-            try:
-                services.add_image(p.read_bytes(), p.name, enqueue=False)
-                counts["added"] += 1
-            except services.DuplicateImage:
-                counts["duplicates"] += 1
-            except (services.RejectedImage, OSError) as exc:
-                counts["unreadable"] += 1
-                self.stderr.write(f"skipped {p}: {exc}")
-        if counts["added"]:
-            enqueue_ingest()
-        self.stdout.write(f"added {counts['added']}, skipped {counts['duplicates']} duplicates and {counts['unreadable']} unreadable files")
+        paths = sorted(p for p in (root.rglob("*") if recursive else root.iterdir()) if p.is_file())
+        files = ((str(p), p.read_bytes, _size(p)) for p in tqdm(paths, desc="importing", unit="file", disable=None))
+        report = services.add_images(files)
+        for bad in report.rejected:
+            self.stderr.write(f"skipped {bad.filename}: {bad.reason}")
+        self.stdout.write(f"added {len(report.added)}, skipped {len(report.duplicates)} duplicates and "
+                          f"{len(report.rejected)} unreadable files")
+
+
+def _size(path):
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None  # reading it will say why

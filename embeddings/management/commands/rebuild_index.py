@@ -1,7 +1,7 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from embeddings import selectors
-from embeddings.clip_config import MODEL_KEY
 from embeddings.index import get_index
 
 
@@ -9,7 +9,7 @@ class Command(BaseCommand):
     help = "Rebuild the FAISS index of the current model from the database and save it."
 
     def handle(self, **options):
-        index = get_index(MODEL_KEY, selectors.model_info()["embedding_dim"])
+        index = get_index(settings.MODEL_KEY, selectors.model_info()["embedding_dim"])
         index.rebuild()
         index.save()
         self.stdout.write(f"rebuilt {index.kind} index: {len(index.ids)} vectors -> {index.path}")

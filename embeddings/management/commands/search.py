@@ -16,7 +16,7 @@ class Command(BaseCommand):
         try:
             page = selectors.search(selectors.query_vector(query), k=k)
         except selectors.BadQuery as exc:
-            raise CommandError(str(exc))
+            raise CommandError(str(exc)) from None
         for hit in page.hits:
             self.stdout.write(f"{hit.score:.4f}  #{hit.image.pk}  {hit.image.original_filename}")
         if not page.hits:

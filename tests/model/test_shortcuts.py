@@ -1,0 +1,100 @@
+"""Every speed shortcut keeps the answers.
+
+Shortcuts: JPEG draft decoding (a reduced DCT scale for photos much larger than the model input),
+the int8 image tower (CLIP_PRECISION=int8) and bf16 (what `auto` picks on CPUs with native bf16).
+Reference: fp32 on a full-size decode. Bars: mean cosine to the reference embedding >= 0.999 on
+the demo model and on the ViT-B/32 architecture, and top-10 overlap >= 0.95 with the reference
+ranking on the demo gallery (random ViT-B/32 weights rank noise, so overlap is checked on the demo
+model only).
+"""
+import io
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from demo import synth
+from embeddings.clip.config import DEMO_MODEL_DIR
+from embeddings.clip.service import CLIPService
+
+pytestmark = pytest.mark.slow
+
+SIDE = 960  # >= 4x the ViT-B/32 input (224) on both sides, so draft decoding really applies
+SHORTCUTS = [(True, "fp32"), (False, "int8"), (True, "int8"), (True, "bf16")]
+
+
+def _big_jpeg(img) -> bytes:
+    buf = io.BytesIO()
+    img.resize((SIDE, SIDE)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def big_jpegs():
+    return [_big_jpeg(img) for img, _ in synth.gallery(240, seed=2024)]
+
+
+def _service(name, draft, precision):
+    service = CLIPService(name, device="cpu", precision=precision, enable_caching=False)
+    service.draft = draft
+    return service
+
+
+def _top10(texts, images):
+    return np.argsort(-(texts @ images.T), axis=1)[:, :10]
+
+
+QUERIES = [f"a {c} {s}" for c in synth.COLOURS for s in synth.SHAPES]
+
+
+@pytest.fixture(scope="module")
+def demo_reference(big_jpegs):
+    """fp32 on full decodes: image embeddings and the top 10 of each query (computed once)."""
+    ref = _service("demo", False, "fp32")
+    images = ref.embed_images(big_jpegs)
+    return images, _top10(ref.embed_texts(QUERIES), images)
+
+
+@pytest.mark.parametrize("draft,precision", SHORTCUTS)
+def test_demo_model_shortcut_keeps_embeddings_and_rankings(big_jpegs, demo_reference, draft, precision):
+    ref_img, ref_top = demo_reference
+    fast = _service("demo", draft, precision)
+    assert fast.get_model_info()["precision"] == precision
+    fast_img = fast.embed_images(big_jpegs)
+    assert (ref_img * fast_img).sum(1).mean() >= 0.999
+    fast_top = _top10(fast.embed_texts(QUERIES), fast_img)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ref_top, fast_top)])
+    assert overlap >= 0.95, overlap
+
+
+@pytest.fixture(scope="module")
+def vitb32_dir(tmp_path_factory):
+    """The ViT-B/32 architecture with random weights (computes exactly as the real one).
+
+    The demo model's tokenizer stands in for CLIP's (its ids are all inside ViT-B/32's vocabulary);
+    the image processor's defaults are the openai ones (224 px, CLIP mean and std).
+    """
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
+
+    path = tmp_path_factory.mktemp("vitb32")
+    torch.manual_seed(0)
+    CLIPModel(CLIPConfig()).save_pretrained(path)
+    CLIPTokenizer.from_pretrained(DEMO_MODEL_DIR).save_pretrained(path)
+    CLIPImageProcessorPil().save_pretrained(path)
+    yield str(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def vitb32_reference(big_jpegs, vitb32_dir):
+    data = big_jpegs[::30]  # 8 images of different colours and shapes
+    return data, _service(vitb32_dir, False, "fp32").embed_images(data)
+
+
+@pytest.mark.parametrize("draft,precision", SHORTCUTS)
+def test_vitb32_shortcut_keeps_embeddings(vitb32_reference, vitb32_dir, draft, precision):
+    data, ref = vitb32_reference
+    fast = _service(vitb32_dir, draft, precision).embed_images(data)
+    assert ref.shape == (8, 512)
+    assert (ref * fast).sum(1).mean() >= 0.999
