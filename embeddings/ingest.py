@@ -75,6 +75,16 @@ def reclaim_abandoned(redis) -> int:
     return reclaimed
 
 
+def claim_leases(redis) -> dict[str, float]:
+    """Each token that holds claimed images -> seconds its lease still lives (0: lapsed, its
+    worker is gone). An empty dict: no image is claimed."""
+    leases = {}
+    for token in Image.objects.filter(status=Image.Status.PROCESSING).values_list("claim_token", flat=True).distinct():
+        ttl_ms = redis.pttl(_lease_key(token)) if token else -2  # -2: no such key
+        leases[token] = max(ttl_ms, 0) / 1000
+    return leases
+
+
 def _claim(token: str, n: int) -> list[Image]:
     with transaction.atomic():
         qs = Image.objects.filter(status=Image.Status.PENDING).order_by("id")

@@ -2,13 +2,18 @@
 
 rq's default Worker forks a child per job, so the CLIP model would load once per job.
 This one runs jobs in its own process (SimpleWorker) and loads the model once, at start.
+It also watches the claims of other workers on a timer of its own: a killed worker's images go
+back to the queue as soon as its lease lapses, not at rq's next maintenance (minutes later).
 """
 import logging
+import threading
+import time
 
+from django.conf import settings
 from django.db import close_old_connections
 from rq.worker import SimpleWorker
 
-from .ingest import reclaim_abandoned
+from . import ingest
 from .jobs import enqueue_ingest
 from .models import Image
 
@@ -17,23 +22,61 @@ log = logging.getLogger(__name__)
 
 class ModelWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
-        # rq runs maintenance at most this often (seconds); ours adds the sweep below.
+        # rq runs maintenance at most this often (seconds); the sweeper below does not wait for it.
         kwargs.setdefault("maintenance_interval", 60)
         super().__init__(*args, **kwargs)
+        self._stop_sweeping = threading.Event()
 
-    def sweep(self):
-        """Pick up what a killed worker left, and pending images whose job was lost with Redis."""
-        reclaim_abandoned(self.connection)
+    def sweep(self) -> int:
+        """Put back what a killed worker left, and queue pending images whose job was lost."""
+        reclaimed = ingest.reclaim_abandoned(self.connection)
         if Image.objects.filter(status=Image.Status.PENDING).exists():
             enqueue_ingest()
+        return reclaimed
 
-    def work(self, *args, **kwargs):
+    def _safe_sweep(self) -> None:
+        try:
+            self.sweep()
+        except Exception as exc:  # never let housekeeping kill the worker
+            log.warning("sweep failed: %s", exc)
+        finally:
+            close_old_connections()
+
+    def _sweeper(self) -> None:
+        # Half a lease: a lapsed claim is found within 1.5 leases of its worker's death.
+        while not self._stop_sweeping.wait(max(1.0, settings.CLAIM_LEASE_SECONDS / 2)):
+            self._safe_sweep()
+
+    def work(self, *args, burst=False, **kwargs):
         # Imported here: the settings name this class, and importing them must not load torch.
         from .clip.service import get_clip_service
 
         get_clip_service().warmup()
-        self.sweep()
-        return super().work(*args, **kwargs)
+        self._safe_sweep()
+        sweeper = threading.Thread(target=self._sweeper, name="clipsearch-sweeper", daemon=True)
+        sweeper.start()
+        try:
+            result = super().work(*args, burst=burst, **kwargs)
+            if burst:
+                self._wait_out_claims()
+            return result
+        finally:
+            self._stop_sweeping.set()
+
+    def _wait_out_claims(self) -> None:
+        """A burst worker does not leave while another worker's claim may belong to a dead worker:
+        it waits until that lease lapses, then encodes the images itself. A lease that is renewed
+        while it waits belongs to a live worker, which finishes its own batch."""
+        alive = set()
+        while True:
+            claims = {t: s for t, s in ingest.claim_leases(self.connection).items() if t not in alive}
+            if not claims:
+                return
+            time.sleep(max(claims.values()) + 0.5)
+            renewed = ingest.claim_leases(self.connection)
+            alive |= {t for t in claims if renewed.get(t, 0) > 0}
+            ingest.ingest_pending(redis=self.connection)  # reclaims the lapsed claims first
+            close_old_connections()
 
     def execute_job(self, job, queue):
         # A long-lived process has no request cycle to drop dead database connections
@@ -46,7 +89,4 @@ class ModelWorker(SimpleWorker):
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
-        try:
-            self.sweep()
-        except Exception as exc:  # never let housekeeping kill the worker
-            log.warning("sweep failed: %s", exc)
+        self._safe_sweep()

@@ -24,6 +24,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # global state; this is per call. The app passes its own (CLIPSEARCH_MAX_IMAGE_PIXELS).
 DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_TARGET = 224
+# Longest side over shortest side beyond which the centre is cut out before resizing.
+MAX_ASPECT = 64
 
 
 def _check_not_empty(source) -> None:
@@ -151,6 +153,14 @@ class Preprocessor:
 
     def resize_crop(self, im: Image.Image) -> Image.Image:
         im = _to_rgb(im)
+        w, h = im.size
+        if max(w, h) > MAX_ASPECT * min(w, h):
+            # A strip (1 x 100,000 pixels) would be resized to a huge intermediate (224 x 22.4 M)
+            # only for its centre to be kept: cut the centre first, MAX_ASPECT times as long as
+            # it is wide. Up to that ratio the result is the processor's to the bit.
+            keep = MAX_ASPECT * min(w, h)
+            left, top = ((w - keep) // 2, 0) if w > h else (0, (h - keep) // 2)
+            im = im.crop((left, top, left + (keep if w > h else w), top + (h if w > h else keep)))
         size = self.output_size(*im.size)
         if size != im.size:
             im = im.resize(size, resample=self.resample)

@@ -35,3 +35,24 @@ def test_check_index_refuses_when_media_folder_is_missing(redis, demo_images, se
         call_command("check_index", "--fix")
     assert exc.value.code == 2
     assert Image.objects.filter(status="indexed").count() == 5  # nothing deleted or failed
+
+
+def test_check_index_reports_and_recovers_claims_of_a_dead_worker(redis, demo_images, capsys):
+    from django.utils import timezone
+
+    from tests.support import add_pending
+
+    images = add_pending(demo_images, 6)
+    # Four claimed by a worker whose lease is gone (killed), two by one whose lease lives.
+    Image.objects.filter(pk__in=[i.pk for i in images[:4]]).update(
+        status="processing", claim_token="dead", claimed_at=timezone.now(), attempts=1)
+    Image.objects.filter(pk__in=[i.pk for i in images[4:]]).update(
+        status="processing", claim_token="alive", claimed_at=timezone.now(), attempts=1)
+    redis.set("clipsearch:lease:alive", "1", ex=60)
+    with pytest.raises(SystemExit) as exc:
+        call_command("check_index")
+    assert exc.value.code == 1
+    assert "claimed by a worker that is gone: 4" in capsys.readouterr().out
+    call_command("check_index", "--fix")
+    assert Image.objects.filter(status="pending").count() == 4
+    assert Image.objects.filter(status="processing", claim_token="alive").count() == 2

@@ -193,3 +193,19 @@ def test_preprocessor_from_config_dict_and_batch(processor):
 def test_unsupported_processor_config_is_refused():
     with pytest.raises(ValueError, match="unsupported"):
         Preprocessor({"size": {"height": 224, "width": 224}, "crop_size": {"height": 224, "width": 224}})
+
+
+@pytest.mark.parametrize("size", [(1, 100_000), (100_000, 1), (3, 40_000)])
+def test_extreme_strips_are_cut_before_the_resize(size):
+    """A 1 x 100,000 strip would need a 224 x 22.4 M pixel intermediate; the centre is cut first."""
+    import time
+
+    from embeddings.clip.preprocessing import MAX_ASPECT
+
+    pre = Preprocessor({"size": {"shortest_edge": 224}, "crop_size": {"height": 224, "width": 224}})
+    strip = Image.new("RGB", size, (200, 30, 30))
+    started = time.perf_counter()
+    out = pre.resize_crop(strip)
+    assert out.size == (224, 224) and time.perf_counter() - started < 1.0
+    assert np.asarray(out)[112, 112].tolist() == [200, 30, 30]
+    assert MAX_ASPECT >= 50  # a 10 x 500 image (50:1) still matches the processor to the bit

@@ -5,9 +5,11 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand
 
-from embeddings import selectors, services
+from embeddings import ingest, selectors, services
 from embeddings.index import get_index
+from embeddings.jobs import enqueue_ingest
 from embeddings.models import Embedding, Image
+from embeddings.queue import redis_connection
 
 
 class Command(BaseCommand):
@@ -28,20 +30,26 @@ class Command(BaseCommand):
         lost_files = [] if not media_ok else [
             i for i, name in Image.objects.values_list("id", "file") if not default_storage.exists(name)]
         self.stdout.write(f"model {settings.MODEL_KEY}: {len(in_db)} embeddings, index {index.kind} with {len(index.ids)}")
+        redis = redis_connection()
+        gone = [t for t, seconds in ingest.claim_leases(redis).items() if seconds == 0]
+        abandoned = Image.objects.filter(status=Image.Status.PROCESSING, claim_token__in=gone).count()
         self.stdout.write(f"missing from index: {len(missing_in_index)}; orphaned in index: {len(orphaned)}; "
-                          f"indexed images without an embedding: {unembedded}; files missing: {len(lost_files)}")
+                          f"indexed images without an embedding: {unembedded}; files missing: {len(lost_files)}; "
+                          f"claimed by a worker that is gone: {abandoned}")
         if not media_ok:
             self.stderr.write("the media folder is missing: nothing will be deleted or re-queued (restore it first)")
             sys.exit(2)
-        problems = len(missing_in_index) + len(orphaned) + unembedded + len(lost_files)
+        problems = len(missing_in_index) + len(orphaned) + unembedded + len(lost_files) + abandoned
         if problems and fix:
+            reclaimed = ingest.reclaim_abandoned(redis)
             index.rebuild()
             index.save()
             n = services.enqueue_missing(settings.MODEL_KEY)
             if lost_files:
                 Image.objects.filter(id__in=lost_files).update(status=Image.Status.FAILED,
                                                                failure_reason="the stored file is missing")
-            self.stdout.write(f"fixed: index rebuilt, {n} images re-queued, {len(lost_files)} marked failed")
+            enqueue_ingest()
+            self.stdout.write(f"fixed: index rebuilt, {n + reclaimed} images re-queued, {len(lost_files)} marked failed")
             return
         if problems:
             sys.exit(1)
