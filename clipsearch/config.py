@@ -128,6 +128,13 @@ VARS = [
     Var("CLIPSEARCH_INDEX_REFRESH_MS", 1000, integer(50), "how often a web process looks for index changes"),
     Var("CLIPSEARCH_APPROX_THRESHOLD", 50_000, integer(1000), "from this many vectors the index is "
         "approximate"),
+    Var("CLIPSEARCH_INDEX_KIND", "auto", choice("auto", "flat", "ivf-fp16", "ivf-pq"),
+        "`auto` picks by collection size; `flat`, `ivf-fp16`, `ivf-pq` force one"),
+    # -- libraries and hybrid search
+    Var("CLIPSEARCH_LIBRARY_SCAN_MINUTES", 60, integer(0), "workers rescan every library this often "
+        "(0: never; `library scan` and the admin still do)"),
+    Var("CLIPSEARCH_OCR", True, boolean, "read the text in each image (after its CLIP encoding) so that "
+        "searches find words and numbers in pictures"),
     # -- the CLIP service (seed-compatible names)
     Var("CLIP_MODEL_NAME", DEFAULT_MODEL_NAME, text, "a Hugging Face id, a local directory, or `demo`",
         shown=f"`{DEFAULT_MODEL_NAME}` (`demo` in `make demo` and tests)"),
@@ -136,6 +143,8 @@ VARS = [
         "`auto` (bf16 on CPUs with native bf16, fp16 on CUDA, else fp32), `fp32`, `bf16`, `fp16`, `int8` "
         "(CPU: image tower quantised to int8; measured here 1.25x (12 MP) to 1.67x (0.3 MP) the fp32 ingest "
         "rate, cosine to fp32 0.9998)"),
+    Var("CLIP_ENGINE", "auto", choice("auto", "torch", "onnx"), "`auto` (ONNX Runtime on the CPU, torch on "
+        "CUDA), `torch`, `onnx`"),
     Var("CLIP_BATCH_SIZE", 32, integer(1), "images per forward pass"),
     Var("CLIP_MAX_WORKERS", 4, integer(1), "decode threads"),
     Var("CLIP_GPU_MEMORY_THRESHOLD", 2.0, number(0.0), "GB free needed to choose CUDA"),

@@ -5,6 +5,33 @@ from django.conf import settings
 from django.db import models
 
 
+class Library(models.Model):
+    """A folder on the server whose images are searched where they lie; the app never writes to it."""
+
+    class State(models.TextChoices):
+        NEVER = "never"  # added, not scanned yet
+        SCANNING = "scanning"
+        OK = "ok"
+        REFUSED = "refused"  # root missing, unreadable or suddenly empty: nothing was removed
+        FAILED = "failed"
+
+    name = models.CharField(max_length=100, unique=True)
+    root = models.CharField(max_length=1024, unique=True)  # absolute, resolved
+    created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.NEVER)
+    message = models.TextField(blank=True)  # why the last scan was refused or failed
+    last_scan_started_at = models.DateTimeField(null=True, blank=True)
+    last_scan_finished_at = models.DateTimeField(null=True, blank=True)
+    last_scan_report = models.JSONField(default=dict, blank=True)  # counts and unreadable files with reasons
+
+    class Meta:
+        verbose_name_plural = "libraries"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
 class Image(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -12,8 +39,9 @@ class Image(models.Model):
         INDEXED = "indexed"
         FAILED = "failed"
 
-    # Stored under a generated name; the user's file name is kept only as data.
-    file = models.FileField(upload_to="images/%Y/%m/", max_length=255)
+    # Uploads: stored under a generated name; the user's file name is kept only as data.
+    # Library images have no stored copy (`file` is blank): `library` + `path` locate the original.
+    file = models.FileField(upload_to="images/%Y/%m/", max_length=255, blank=True)
     thumbnail = models.FileField(upload_to="thumbs/%Y/%m/", max_length=255, blank=True)
     original_filename = models.CharField(max_length=255, blank=True)
     sha256 = models.CharField(max_length=64, unique=True)
@@ -31,9 +59,38 @@ class Image(models.Model):
     uploaded_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
+    # -- where a library image lies (relative POSIX path under its library's root) and what a
+    # scan compares to know it unchanged without reading it
+    library = models.ForeignKey(Library, null=True, blank=True, on_delete=models.CASCADE, related_name="images")
+    path = models.CharField(max_length=1024, blank=True)
+    file_mtime_ns = models.BigIntegerField(null=True, blank=True)
+    # -- photo facts from EXIF (uploads and library files alike)
+    taken_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    taken_offset = models.CharField(max_length=8, blank=True)  # EXIF OffsetTimeOriginal, e.g. "+02:00"
+    camera_make = models.CharField(max_length=64, blank=True)
+    camera_model = models.CharField(max_length=64, blank=True)
+    gps_lat = models.FloatField(null=True, blank=True)
+    gps_lon = models.FloatField(null=True, blank=True)
+    # -- text read by OCR (after the CLIP encoding; never blocks it)
+    class OcrStatus(models.TextChoices):
+        NONE = ""  # not asked for (OCR off) or not yet queued
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+
+    ocr_text = models.TextField(null=True, blank=True)
+    ocr_status = models.CharField(max_length=8, choices=OcrStatus.choices, blank=True, default="", db_index=True)
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["library", "path"], condition=models.Q(library__isnull=False),
+                                    name="one_image_per_library_path"),
+        ]
+
+    @property
+    def camera(self) -> str:
+        return " ".join(p for p in (self.camera_make, self.camera_model) if p)
 
     def __str__(self):
         return f"#{self.pk} {self.original_filename}"
