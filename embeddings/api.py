@@ -117,7 +117,7 @@ def _results(request, query, page, next_params=None) -> dict:
         q.update(next_params)
         nxt = request.build_absolute_uri(f"{request.path}?{q.urlencode()}")
     return {"query": query, "model": settings.MODEL_KEY, "took_ms": round(page.took_ms, 2), "results": page.hits,
-            "next": nxt}
+            "next": nxt, "passed": page.passed}
 
 
 def _get_image(image_id):
@@ -148,10 +148,13 @@ def _read_upload(file: UploadedFile) -> bytes:
 @api.get("/search", response={200: ResultsOut, **ERRORS}, auth=READ, summary="Text search")
 def search(request, params: Query[SearchParams]):
     _check_rate(request)
-    after, before = _utc(params.uploaded_after), _utc(params.uploaded_before)
+    filters = selectors.Filters(
+        uploaded_after=_utc(params.uploaded_after), uploaded_before=_utc(params.uploaded_before),
+        taken_after=_utc(params.taken_after), taken_before=_utc(params.taken_before),
+        camera=params.camera, library=params.library)
     vector = selectors.query_vector(params.q)
-    page = selectors.search(vector, k=params.k, offset=params.offset, min_score=params.min_score,
-                            uploaded_after=after, uploaded_before=before)
+    page = selectors.search(vector, k=params.k, offset=params.offset, min_score=params.min_score, filters=filters,
+                            sort=params.sort, text=params.q, cutoff=params.cutoff)
     return _results(request, params.q, page, {"offset": params.offset + params.k})
 
 

@@ -3,6 +3,7 @@ them. Output fields that are URLs resolve against the request, so links are abso
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from ninja import ModelSchema, Schema
 from pydantic import Field
@@ -45,17 +46,55 @@ class ImageLinks(Schema):
         return _absolute(context, obj.get_absolute_url())
 
 
-class ImageOut(ImageLinks, ModelSchema):
+class PhotoFacts(Schema):
+    """Where an image lies and what its EXIF says, from an Image (or a Hit, which reads as one)."""
+
+    taken_at: datetime | None
+    camera: str | None
+    library: str | None  # the library's name; null for uploads
+    path: str | None  # relative to the library's root
+
+    @staticmethod
+    def resolve_camera(obj):
+        return obj.camera or None
+
+    @staticmethod
+    def resolve_library(obj):
+        return obj.library.name if obj.library_id else None
+
+    @staticmethod
+    def resolve_path(obj):
+        return obj.path or None
+
+
+class Gps(Schema):
+    lat: float
+    lon: float
+
+
+class ImageOut(ImageLinks, PhotoFacts, ModelSchema):
+    gps: Gps | None
+    text: str | None  # what OCR read; null until it ran (or when it is off)
+
     class Meta:
         model = Image
         fields = ["id", "status", "failure_reason", "original_filename", "sha256", "width", "height", "format",
                   "byte_size", "uploaded_at", "indexed_at"]
 
+    @staticmethod
+    def resolve_gps(obj):
+        return None if obj.gps_lat is None or obj.gps_lon is None else {"lat": obj.gps_lat, "lon": obj.gps_lon}
 
-class ResultOut(ImageLinks, ModelSchema):
-    """One search result: the image (a selectors.Hit's `image`) and its score."""
+    @staticmethod
+    def resolve_text(obj):
+        return obj.ocr_text
+
+
+class ResultOut(ImageLinks, PhotoFacts, ModelSchema):
+    """One search result: the image (a selectors.Hit's `image`), its score and why it matched."""
 
     score: float
+    matched: list[Literal["meaning", "text", "name"]]
 
     class Meta:
         model = Image
@@ -65,6 +104,10 @@ class ResultOut(ImageLinks, ModelSchema):
     def resolve_score(obj):
         return round(obj.score, 6)
 
+    @staticmethod
+    def resolve_matched(obj):
+        return getattr(obj, "matched", None) or ["meaning"]
+
 
 class ResultsOut(Schema):
     query: str | None
@@ -72,6 +115,7 @@ class ResultsOut(Schema):
     took_ms: float
     results: list[ResultOut]
     next: str | None
+    passed: int | None = None  # how many results passed the relevance cutoff (null: no cutoff applied)
 
 
 class UploadItem(Schema):
@@ -99,6 +143,13 @@ class SearchParams(Schema):
     min_score: float | None = Field(None, ge=-1, le=1)
     uploaded_after: datetime | None = None
     uploaded_before: datetime | None = None
+    taken_after: datetime | None = None
+    taken_before: datetime | None = None
+    # No NUL: these reach the database, and PostgreSQL text cannot hold one.
+    camera: str | None = Field(None, max_length=128, pattern=r"^[^\x00]*$")
+    library: str | None = Field(None, max_length=100, pattern=r"^[^\x00]*$", description="a library's id or name")
+    sort: Literal["relevance", "taken"] = "relevance"
+    cutoff: Literal["auto", "none"] = Field("auto", description="auto: end where relevance drops; min_score overrides")
 
 
 class TextIn(Schema):

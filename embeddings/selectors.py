@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 
 import numpy as np
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from . import image_policy
 from .index import get_index
@@ -60,6 +61,7 @@ def image_vector(image_id: int) -> np.ndarray | None:
 class Hit:
     image: Image
     score: float
+    matched: list[str] = field(default_factory=lambda: ["meaning"])  # why it matched: meaning, text, name
 
     def __getattr__(self, name):
         # A hit reads as its image plus a score: the API's result schema and templates rely on it.
@@ -71,29 +73,67 @@ class Page:
     hits: list[Hit]
     has_more: bool
     took_ms: float
+    passed: int | None = None  # how many passed the relevance cutoff, where one applied
 
 
-def search(vector, k=20, offset=0, min_score=None, uploaded_after=None, uploaded_before=None, exclude_id=None) -> Page:
-    """Rank indexed images by cosine similarity; the result rows come from one query a round."""
+@dataclass(frozen=True)
+class Filters:
+    """What a search may be narrowed to, besides its meaning. Empty fields filter nothing."""
+
+    uploaded_after: datetime | None = None
+    uploaded_before: datetime | None = None
+    taken_after: datetime | None = None
+    taken_before: datetime | None = None
+    camera: str | None = None  # every word must appear in the make or the model, any case
+    library: str | None = None  # a library's id or name
+
+    def apply(self, rows):
+        if self.uploaded_after:
+            rows = rows.filter(uploaded_at__gte=self.uploaded_after)
+        if self.uploaded_before:
+            rows = rows.filter(uploaded_at__lt=self.uploaded_before)
+        if self.taken_after:
+            rows = rows.filter(taken_at__gte=self.taken_after)
+        if self.taken_before:
+            rows = rows.filter(taken_at__lt=self.taken_before)
+        for word in (self.camera or "").split():
+            rows = rows.filter(Q(camera_make__icontains=word) | Q(camera_model__icontains=word))
+        if self.library:
+            key = self.library.strip()
+            rows = rows.filter(Q(library__name=key) | Q(library_id=int(key)) if key.isdigit() else Q(library__name=key))
+        return rows
+
+
+SORTS = ("relevance", "taken")
+# sort=taken orders the results that pass the relevance cutoff; with no cutoff, this many best.
+TAKEN_SORT_POOL = 1000
+
+
+def search(vector, k=20, offset=0, min_score=None, filters: Filters | None = None, exclude_id=None,
+           sort="relevance", text: str | None = None, cutoff="none", uploaded_after=None, uploaded_before=None) -> Page:
+    """Rank indexed images by cosine similarity; the result rows come from one query a round.
+    `text` is the query's words (for the keyword side), `cutoff` "auto" ends the list where
+    relevance drops; sort "taken" orders what passed by taken time, newest first."""
     started = time.perf_counter()
+    filters = filters or Filters(uploaded_after=uploaded_after, uploaded_before=uploaded_before)
     index = get_index(settings.MODEL_KEY, len(vector))
     want = offset + k + 1  # one more than the page tells whether there is a next page
+    if sort == "taken":
+        want = max(want, TAKEN_SORT_POOL)
     fetch = want
     while True:
         ranked = index.search(vector, fetch + (1 if exclude_id else 0))
         if min_score is not None:
             ranked = [(i, s) for i, s in ranked if s >= min_score]
-        rows = Image.objects.filter(pk__in=[i for i, _ in ranked], status=Image.Status.INDEXED)
-        if uploaded_after:
-            rows = rows.filter(uploaded_at__gte=uploaded_after)
-        if uploaded_before:
-            rows = rows.filter(uploaded_at__lt=uploaded_before)
-        by_id = {im.pk: im for im in rows}
+        rows = filters.apply(Image.objects.filter(pk__in=[i for i, _ in ranked], status=Image.Status.INDEXED))
+        by_id = {im.pk: im for im in rows.select_related("library")}
         hits = [Hit(by_id[i], s) for i, s in ranked if i in by_id and i != exclude_id]
         exhausted = len(ranked) < fetch or index.stats()["size"] <= fetch
         if len(hits) >= want or exhausted:
             break
         fetch *= 4  # filters or deletions removed some: look further down the ranking
+    if sort == "taken":
+        hits.sort(key=lambda h: (h.image.taken_at is None, -(h.image.taken_at.timestamp() if h.image.taken_at else 0)))
     page = hits[offset:offset + k]
     return Page(page, len(hits) > offset + k, (time.perf_counter() - started) * 1000)
 

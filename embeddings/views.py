@@ -39,6 +39,12 @@ def _float(value):
         return None
 
 
+def _text(value, limit):
+    """A free-text filter as the database can take it (PostgreSQL refuses NUL), or None."""
+    value = (value or "").replace("\x00", "").strip()[:limit]
+    return value or None
+
+
 def _int(value, default, lo, hi):
     try:
         return min(max(int(value), lo), hi)
@@ -80,9 +86,16 @@ def search_page(request):
     saved = params.get("qi")  # key of an image query kept in the session (pages 2, 3, ...)
     offset = _int(params.get("offset"), 0, 0, 10_000)
     min_score = _float(params.get("min_score"))
-    after, before = parse_date(params.get("after") or ""), parse_date(params.get("before") or "")
+    filters = selectors.Filters(
+        uploaded_after=parse_date(params.get("after") or ""), uploaded_before=parse_date(params.get("before") or ""),
+        taken_after=parse_date(params.get("taken_after") or ""), taken_before=parse_date(params.get("taken_before") or ""),
+        camera=_text(params.get("camera"), 128), library=_text(params.get("library"), 100))
+    sort = params.get("sort") if params.get("sort") in selectors.SORTS else "relevance"
+    cutoff = "none" if params.get("cutoff") == "none" else "auto"
     ctx = {"q": q, "min_score": params.get("min_score", ""), "after": params.get("after", ""),
-           "before": params.get("before", ""), "offset": offset, "page_size": PAGE_SIZE,
+           "before": params.get("before", ""), "taken_after": params.get("taken_after", ""),
+           "taken_before": params.get("taken_before", ""), "camera": filters.camera or "",
+           "library": filters.library or "", "sort": sort, "cutoff": cutoff, "offset": offset, "page_size": PAGE_SIZE,
            "total_images": Image.objects.count(), "model": selectors.model_info()}
     try:
         if like:
@@ -102,9 +115,9 @@ def search_page(request):
         else:
             vector = None
         if vector is not None:
-            page = selectors.search(vector, k=PAGE_SIZE, offset=offset, min_score=min_score,
-                                    uploaded_after=after, uploaded_before=before,
-                                    exclude_id=int(like) if like else None)
+            page = selectors.search(vector, k=PAGE_SIZE, offset=offset, min_score=min_score, filters=filters,
+                                    exclude_id=int(like) if like else None, sort=sort,
+                                    text=q if q and not (upload or saved or like) else None, cutoff=cutoff)
             ctx.update(page=page, next_offset=offset + PAGE_SIZE if page.has_more else None,
                        prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
                        searched=True, by_image=bool(upload or saved))

@@ -108,8 +108,8 @@ def make_token(username) -> str:
 
 # ---- API answers ------------------------------------------------------------------------------
 RESULT_FIELDS = {"id", "score", "image_url", "thumbnail_url", "detail_url", "width", "height",
-                 "original_filename", "uploaded_at"}
-LIST_FIELDS = {"query", "model", "took_ms", "results", "next"}
+                 "original_filename", "uploaded_at", "taken_at", "camera", "library", "path", "matched"}
+LIST_FIELDS = {"query", "model", "took_ms", "results", "next", "passed"}
 
 
 def assert_error(resp, status=None, code=None):
@@ -134,6 +134,7 @@ def assert_result_list(body, k=None):
     for r in body["results"]:
         assert set(r) == RESULT_FIELDS, r.keys()
         assert isinstance(r["id"], int) and isinstance(r["score"], float)
+        assert r["matched"] and set(r["matched"]) <= {"meaning", "text", "name"}, r["matched"]
         assert -1.0001 <= r["score"] <= 1.0001
         for key in ("image_url", "thumbnail_url", "detail_url"):
             assert r[key].startswith("http://testserver/"), r[key]
