@@ -77,6 +77,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "clipsearch.middleware.RequestLimits",  # body size before Django reads it; API errors as JSON
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -103,9 +104,10 @@ TEMPLATES = [
     },
 ]
 
+# Health checks: a connection dropped between requests (a database restart) is reopened, not failed.
 DATABASES = {
     "default": dj_database_url.parse(
-        ENV["DATABASE_URL"] or f"sqlite:///{DATA_DIR / 'db.sqlite3'}", conn_max_age=60
+        ENV["DATABASE_URL"] or f"sqlite:///{DATA_DIR / 'db.sqlite3'}", conn_max_age=60, conn_health_checks=True
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -124,7 +126,9 @@ REDIS_SOCKET = DATA_DIR / "redis.sock"
 REDIS_URL = ENV["REDIS_URL"] or f"unix://{REDIS_SOCKET}"
 REDIS_EMBEDDED = not ENV["REDIS_URL"]
 RQ_QUEUE = "embeddings"
-RQ_QUEUES = {RQ_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900}}
+# OCR jobs wait on their own queue, which the model worker reads after RQ_QUEUE (CLIP first).
+OCR_QUEUE = "embeddings-ocr"
+RQ_QUEUES = {RQ_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900}, OCR_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900}}
 # A worker that keeps the model loaded across jobs (rq's default forks a child per job).
 RQ = {"WORKER_CLASS": "embeddings.worker.ModelWorker"}
 

@@ -7,6 +7,7 @@ from embeddings.api import api
 urlpatterns = [
     path("", views.search_page, name="search"),
     path("images/<int:pk>/", views.image_detail, name="image-detail"),
+    path("images/<int:pk>/original", views.library_original, name="image-original"),
     path("status/", views.status_page, name="status"),
     path("media/<path:path>", views.media, name="media"),
     path("api/", api.urls),

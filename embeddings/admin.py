@@ -2,10 +2,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
-from . import services
-from .models import ApiToken, Image
+from . import libraries, services
+from .models import ApiToken, Image, Library
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -31,7 +32,7 @@ class UploadForm(forms.Form):
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = ("thumb", "id", "original_filename", "status", "failure_reason", "width", "height", "uploaded_at")
-    list_filter = ("status", "format", "uploaded_at")
+    list_filter = ("status", "format", "library", "uploaded_at")
     search_fields = ("original_filename", "sha256")
     readonly_fields = [f.name for f in Image._meta.fields]
     actions = ["reencode", "delete_with_index"]
@@ -93,3 +94,92 @@ class ApiTokenAdmin(admin.ModelAdmin):
         token, key = ApiToken.issue(obj.user, obj.name)
         obj.pk, obj.prefix, obj.key_hash, obj.created_at = token.pk, token.prefix, token.key_hash, token.created_at
         messages.warning(request, f"New token (shown once, copy it now): {key}")
+
+
+class LibraryForm(forms.ModelForm):
+    class Meta:
+        model = Library
+        fields = ("name", "root")
+
+    def clean(self):
+        data = super().clean()
+        if not self.instance.pk and data.get("root"):
+            # The same checks as `library add`: a resolved folder, not the data folder, not taken.
+            try:
+                data["root"], data["name"] = libraries.check_new(data["root"], data.get("name"))
+            except libraries.LibraryError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return data
+
+
+@admin.register(Library)
+class LibraryAdmin(admin.ModelAdmin):
+    """Folders indexed in place: counts, last scan and why a scan was refused; "scan now"."""
+
+    form = LibraryForm
+    list_display = ("name", "root", "state", "message", "image_count", "indexed_count", "pending_count", "failed_count",
+                    "last_scan_finished_at", "last_scan")
+    readonly_fields = ("state", "message", "created_at", "last_scan_started_at", "last_scan_finished_at", "last_scan",
+                       "skipped_files")
+    actions = ["scan_now"]
+
+    def get_queryset(self, request):
+        return libraries.with_counts(super().get_queryset(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (("root",) if obj else ())  # another root would be another library
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # ours also removes the vectors from every index
+        return actions
+
+    @admin.display(description="images", ordering="image_count")
+    def image_count(self, obj):
+        return obj.image_count
+
+    @admin.display(description="indexed")
+    def indexed_count(self, obj):
+        return obj.indexed_count
+
+    @admin.display(description="pending")
+    def pending_count(self, obj):
+        return obj.pending_count
+
+    @admin.display(description="failed")
+    def failed_count(self, obj):
+        return obj.failed_count
+
+    @admin.display(description="last scan found")
+    def last_scan(self, obj):
+        counts = (obj.last_scan_report or {}).get("counts") if isinstance(obj.last_scan_report, dict) else None
+        return ", ".join(f"{k} {v}" for k, v in counts.items()) if counts else "-"
+
+    @admin.display(description="skipped files (the first 1000)")
+    def skipped_files(self, obj):
+        report = obj.last_scan_report if isinstance(obj.last_scan_report, dict) else {}
+        rows = report.get("skipped") or []
+        if not rows:
+            return "-"
+        return format_html_join(mark_safe("<br>"), "{}: {}", ((p, r) for p, r in rows))
+
+    @admin.action(description="Scan now")
+    def scan_now(self, request, queryset):
+        queued = [lib.name for lib in queryset if libraries.enqueue_scan(lib)]
+        if queued:
+            self.message_user(request, f"Scan queued for {', '.join(queued)}; a worker runs it.")
+        if len(queued) < len(queryset):
+            self.message_user(request, "Some scans could not be queued (is Redis up?).", level=messages.ERROR)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            libraries.enqueue_scan(obj)
+            messages.info(request, f"Scan of {obj.name} queued; a worker runs it.")
+
+    def delete_model(self, request, obj):
+        libraries.remove_library(obj)
+
+    def delete_queryset(self, request, queryset):
+        for library in queryset:
+            libraries.remove_library(library)

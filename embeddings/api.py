@@ -6,18 +6,24 @@ from datetime import UTC, datetime
 
 import numpy as np
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils import timezone
 from ninja import File, Form, NinjaAPI, Query, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
-from ninja.security import HttpBearer, django_auth, django_auth_is_staff
+from ninja.parser import Parser
+from ninja.security import HttpBearer, SessionAuth, SessionAuthIsStaff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import image_policy, selectors, services
-from .clip.vectors import cosine
 from .models import ApiToken, Image
 from .queue import redis_connection
 from .schemas import (
+    MAX_Q,
+    BulkIdsIn,
+    BulkOut,
     EmbeddingOut,
     ErrorOut,
     ImageOut,
@@ -31,7 +37,16 @@ from .schemas import (
     UploadOut,
 )
 
-api = NinjaAPI(title="clipsearch", version="1.0", urls_namespace="api", docs_url="/docs")
+
+class StrictParser(Parser):
+    """A parameter given twice (`q=a&q=b`) arrives as a list, so that one that takes a single value is
+    a 422 ("not a valid string"), not "the last one wins"; undeclared names stay ignored."""
+
+    def parse_querydict(self, data, list_fields, request):
+        return {key: data.getlist(key) if key in list_fields or len(data.getlist(key)) > 1 else data[key] for key in data}
+
+
+api = NinjaAPI(title="clipsearch", version="1.0", urls_namespace="api", docs_url="/docs", parser=StrictParser())
 
 
 class BearerToken(HttpBearer):
@@ -44,10 +59,59 @@ class BearerToken(HttpBearer):
         return found.user
 
 
-WRITE = [BearerToken(), django_auth_is_staff]
+class _SessionOnly:
+    """A session login, CSRF-checked only when there is a logged-in session to protect: an
+    anonymous request is then 401 (no credentials), not 403 "CSRF check Failed"."""
+
+    def _get_key(self, request):
+        if not getattr(request.user, "is_authenticated", False):
+            return None
+        return super()._get_key(request)
+
+
+class StaffSession(_SessionOnly, SessionAuthIsStaff):
+    pass
+
+
+class UserSession(_SessionOnly, SessionAuth):
+    pass
+
+
+WRITE = [BearerToken(), StaffSession()]
 # Read endpoints are public unless CLIPSEARCH_PUBLIC=false (read once, with the settings).
-READ = None if settings.CLIPSEARCH_PUBLIC else [BearerToken(), django_auth]
-ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+READ = None if settings.CLIPSEARCH_PUBLIC else [BearerToken(), UserSession()]
+
+
+def statuses(*codes: int) -> dict:
+    """The error answers an operation documents: `codes` and 503 (database or Redis unreachable for
+    a moment). Writes add 401 (no credentials) and 403 (a staff session without its CSRF token);
+    reads add 401 only when the API is not public."""
+    return dict.fromkeys(sorted({*codes, 503}), ErrorOut)
+
+
+def reads(*codes: int) -> dict:
+    return statuses(*codes, *(() if READ is None else (401,)))
+
+
+def writes(*codes: int) -> dict:
+    return statuses(*codes, 401, 403)
+
+
+ERRORS = statuses(400, 401, 403, 404, 409, 413, 422, 429)  # every code some operation answers (for routers mounted here)
+
+
+# What a client can do next with an uploaded image (OpenAPI links: stateful clients and testers follow them).
+UPLOADED_LINKS = {name: {"operationId": f"embeddings_api_{op}", "parameters": {"image_id": "$response.body#/images/0/id"}}
+                  for name, op in (("GetImage", "image_detail"), ("SimilarImages", "similar"), ("DeleteImage", "image_delete"))}
+UPLOAD_FILES = File(..., min_length=1, max_length=settings.DATA_UPLOAD_MAX_NUMBER_FILES)
+
+
+def image_parts(*fields: str) -> dict:
+    """OpenAPI for multipart fields that take an image: the formats the upload policy allows (a
+    client generated from the schema sends those; anything else is a 400 saying why)."""
+    types = "image/jpeg, image/png, image/gif, image/webp, image/bmp, image/tiff"
+    encoding = {f: {"contentType": types} for f in fields}
+    return {"requestBody": {"content": {"multipart/form-data": {"encoding": encoding}}}}
 
 
 # ---- errors: every failure answers {"error": {"code", "message"}} ------------------------
@@ -73,7 +137,21 @@ def on_auth(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http(request, exc):
-    return _error(request, exc.status_code, {404: "not_found", 409: "duplicate"}.get(exc.status_code, "bad_request"), str(exc))
+    code = {403: "forbidden", 404: "not_found", 409: "duplicate", 413: "too_large", 422: "invalid"}.get(exc.status_code)
+    return _error(request, exc.status_code, code or "bad_request", image_policy.readable(exc))
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+@api.exception_handler(RedisConnectionError)
+@api.exception_handler(RedisTimeoutError)
+def on_unavailable(request, exc):
+    """The database or Redis went away for a moment (a restart, a dropped connection): say so and
+    when to retry, rather than a 500; the next request reconnects."""
+    what = "Redis" if isinstance(exc, (RedisConnectionError, RedisTimeoutError)) else "the database"
+    response = _error(request, 503, "unavailable", f"{what} is unreachable for a moment; try again")
+    response["Retry-After"] = "2"
+    return response
 
 
 @api.exception_handler(Http404)
@@ -139,13 +217,15 @@ def _utc(d: datetime | None) -> datetime | None:
 
 def _read_upload(file: UploadedFile) -> bytes:
     """An uploaded query image's bytes, refused unread when over the size limit."""
-    if file.size > settings.MAX_UPLOAD_BYTES:
-        raise HttpError(400, "the file is over the upload size limit")
+    try:
+        image_policy.check_size(file.size)
+    except image_policy.RejectedImage as exc:
+        raise HttpError(413, str(exc)) from None
     return file.read()
 
 
 # ---- endpoints -----------------------------------------------------------------------
-@api.get("/search", response={200: ResultsOut, **ERRORS}, auth=READ, summary="Text search")
+@api.get("/search", response={200: ResultsOut, **reads(400, 422, 429)}, auth=READ, summary="Text search")
 def search(request, params: Query[SearchParams]):
     _check_rate(request)
     filters = selectors.Filters(
@@ -158,16 +238,17 @@ def search(request, params: Query[SearchParams]):
     return _results(request, params.q, page, {"offset": params.offset + params.k})
 
 
-@api.post("/search/image", response={200: ResultsOut, **ERRORS}, auth=READ, summary="Search by image, optionally mixed with text")
-def search_image(request, file: File[UploadedFile], q: Form[str] = "", k: Form[int] = 20):
+@api.post("/search/image", response={200: ResultsOut, **reads(400, 413, 422, 429)}, auth=READ,
+          summary="Search by image, optionally mixed with text", openapi_extra=image_parts("file"))
+def search_image(request, file: File[UploadedFile], q: str = Form("", max_length=MAX_Q),
+                 k: int = Form(20, ge=1, le=selectors.MAX_K)):
     _check_rate(request)
-    if not 1 <= k <= selectors.MAX_K:
-        raise HttpError(422, f"k must be between 1 and {selectors.MAX_K}")
     vector = selectors.query_vector(q, _read_upload(file))
     return _results(request, q or None, selectors.search(vector, k=k))
 
 
-@api.get("/images/{image_id}/similar", response={200: ResultsOut, **ERRORS}, auth=READ, summary="More like this")
+@api.get("/images/{int:image_id}/similar", response={200: ResultsOut, **reads(404, 409, 422, 429)}, auth=READ,
+         summary="More like this")
 def similar(request, image_id: int, k: int = Query(20, ge=1, le=selectors.MAX_K), offset: int = Query(0, ge=0, le=10_000)):
     _check_rate(request)
     _get_image(image_id)
@@ -177,8 +258,9 @@ def similar(request, image_id: int, k: int = Query(20, ge=1, le=selectors.MAX_K)
     return _results(request, None, page, {"offset": offset + k})
 
 
-@api.post("/images", response={201: UploadOut, **ERRORS}, auth=WRITE, summary="Upload images")
-def upload(request, files: File[list[UploadedFile]]):
+@api.post("/images", response={201: UploadOut, **writes(400, 409, 413, 422)}, auth=WRITE, summary="Upload images",
+          openapi_extra={**image_parts("files"), "responses": {"201": {"links": UPLOADED_LINKS}}})
+def upload(request, files: list[UploadedFile] = UPLOAD_FILES):
     report = services.add_images(((f.name, f.read, f.size) for f in files), request.user)
     if report.added:
         return Status(201, {
@@ -194,28 +276,28 @@ def upload(request, files: File[list[UploadedFile]]):
     return _error(request, 400, "rejected", "; ".join(f"{o.filename}: {o.reason}" for o in report.rejected) or "no files")
 
 
-@api.get("/images/{image_id}", response={200: ImageOut, **ERRORS}, auth=READ, summary="An image's facts and status")
+@api.get("/images/{int:image_id}", response={200: ImageOut, **reads(404)}, auth=READ, summary="An image's facts and status")
 def image_detail(request, image_id: int):
     return _get_image(image_id)
 
 
-@api.delete("/images/{image_id}", response={204: None, **ERRORS}, auth=WRITE, summary="Delete an image")
+@api.delete("/images/{int:image_id}", response={204: None, **writes(404)}, auth=WRITE, summary="Delete an image")
 def image_delete(request, image_id: int):
     services.delete_images([_get_image(image_id)])
     return Status(204, None)
 
 
-@api.get("/status", response={200: StatusOut, **ERRORS}, auth=READ, summary="Counts, queue, model and index")
+@api.get("/status", response={200: StatusOut, **reads()}, auth=READ, summary="Counts, queue, model and index")
 def status(request):
     return selectors.status()
 
 
-@api.get("/model", response={200: ModelOut, **ERRORS}, auth=READ, summary="The loaded model (get_model_info)")
+@api.get("/model", response={200: ModelOut, **reads()}, auth=READ, summary="The loaded model (get_model_info)")
 def model(request):
     return selectors.model_info()
 
 
-@api.post("/encode/text", response={200: EmbeddingOut, **ERRORS}, auth=READ, summary="Encode text")
+@api.post("/encode/text", response={200: EmbeddingOut, **reads(400, 413, 422)}, auth=READ, summary="Encode text")
 def encode_text(request, body: TextIn):
     if not body.text.strip():
         raise HttpError(400, "text is empty")
@@ -223,25 +305,53 @@ def encode_text(request, body: TextIn):
     return {"embedding": v.tolist(), "dim": len(v), "model": settings.MODEL_KEY}
 
 
-@api.post("/encode/image", response={200: EmbeddingOut, **ERRORS}, auth=READ, summary="Encode an image")
+@api.post("/encode/image", response={200: EmbeddingOut, **reads(400, 413, 422)}, auth=READ, summary="Encode an image",
+          openapi_extra=image_parts("file"))
 def encode_image(request, file: File[UploadedFile]):
     service = selectors.service()
     try:
         picture = image_policy.decode(_read_upload(file), draft_target=service.load().preprocessor.target)
         v = service.embed_images([picture])[0]
     except ValueError as exc:  # RejectedImage is one
-        raise HttpError(400, f"not a readable image: {exc}") from None
+        raise HttpError(400, f"not a readable image: {image_policy.readable(exc)}") from None
     return {"embedding": v.tolist(), "dim": len(v), "model": settings.MODEL_KEY}
 
 
-@api.post("/similarity", response={200: SimilarityOut, **ERRORS}, auth=READ, summary="Cosine similarity of two embeddings")
+@api.post("/similarity", response={200: SimilarityOut, **reads(400, 413, 422)}, auth=READ,
+          summary="Cosine similarity of two embeddings")
 def similarity(request, body: SimilarityIn):
-    a, b = np.asarray(body.text_embedding, np.float32), np.asarray(body.image_embedding, np.float32)
-    if a.shape != b.shape:
-        raise HttpError(400, "the two embeddings differ in length")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()) or not a.any() or not b.any():
-        raise HttpError(400, "embeddings must be finite and non-zero")
-    value = cosine(a, b)
-    if not np.isfinite(value):  # e.g. norms overflowing float32
-        raise HttpError(400, "embeddings are too large to compare")
-    return {"similarity": value}
+    a, b = np.asarray(body.text_embedding, np.float64), np.asarray(body.image_embedding, np.float64)
+    if a.shape != b.shape:  # the one rule a JSON schema cannot state
+        raise HttpError(400, f"the two embeddings differ in length ({a.size} and {b.size})")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise HttpError(400, "embeddings must be finite numbers")
+    # Scaled first, so that no large value overflows the norms; a zero vector has no direction:
+    # its similarity to anything is 0, as in most libraries.
+    a, b = a / (np.abs(a).max() or 1.0), b / (np.abs(b).max() or 1.0)
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return {"similarity": 0.0 if na == 0 or nb == 0 else float(np.clip(a @ b / (na * nb), -1.0, 1.0))}
+
+
+# By import path: the router module imports this one (for auth and error shapes), not the reverse.
+api.add_router("/libraries", "embeddings.api_libraries.router")
+
+
+# ---- bulk actions of the search page's selection (one request, one transaction) --------------
+def _existing(ids):
+    found = list(Image.objects.filter(pk__in=[i for i in set(ids) if 0 < i < 2**63]))
+    known = {im.pk for im in found}
+    return found, sorted(known), sorted(set(ids) - known)
+
+
+@api.post("/images/delete", response={200: BulkOut, **ERRORS}, auth=WRITE, summary="Delete many images")
+def images_delete(request, body: BulkIdsIn):
+    found, done, missing = _existing(body.ids)
+    services.delete_images(found)
+    return {"done": done, "missing": missing}
+
+
+@api.post("/images/reencode", response={200: BulkOut, **ERRORS}, auth=WRITE, summary="Re-encode many images")
+def images_reencode(request, body: BulkIdsIn):
+    found, done, missing = _existing(body.ids)
+    services.reencode_images(found)
+    return {"done": done, "missing": missing}

@@ -1,45 +1,54 @@
 """The one policy for every path that decodes user bytes: uploads, folder imports, search by
 image and image encoding. Before any decoder sees the bytes: size limit, format allowlist by
-magic number (so EPS, PSD, PDF, SVG and the rest never reach Pillow's parsers), and the pixel
-count read from the header; then a full decode through that one format's parser.
+magic number (so EPS, PSD, PDF, SVG and the rest never reach Pillow's parsers), the structure
+limits of embeddings.image_formats, and the pixel count read from the header; then a full decode
+through that one format's parser. Every refusal says why in words a person can read.
 """
 from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from PIL import Image as PILImage
-from PIL import ImageOps
+from PIL import UnidentifiedImageError
 
 from .clip.preprocessing import open_image
+from .image_formats import ALLOWED, STRUCTURE_CHECKS, allowed_format, refused_name
 
-# Formats we accept, recognised by their first bytes before Pillow parses anything.
-MAGIC = {
-    b"\xff\xd8\xff": "JPEG",
-    b"\x89PNG\r\n\x1a\n": "PNG",
-    b"GIF87a": "GIF",
-    b"GIF89a": "GIF",
-    b"BM": "BMP",
-    b"II*\x00": "TIFF",
-    b"MM\x00*": "TIFF",
-}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
 THUMB_SIZE = 320
-
+_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")  # Pillow names its file object in some errors
+_LEADING_IMAGE = re.compile(r"^(image( item \d+)?: )+")  # the CLIP service's prefix, said once by the caller
 
 class RejectedImage(ValueError):
     """The bytes are not an image we take; the message says why."""
 
 
 def sniff_format(data: bytes) -> str:
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    for magic, fmt in MAGIC.items():
-        if data.startswith(magic):
-            return fmt
-    raise RejectedImage("not a supported image (JPEG, PNG, GIF, WebP, BMP or TIFF)")
+    fmt = allowed_format(data)
+    if fmt is not None:
+        return fmt
+    name = refused_name(data)
+    if name is not None:
+        raise RejectedImage(f"not a supported image: {name} is not an allowed format (allowed: {ALLOWED})")
+    raise RejectedImage(f"not a supported image: the content is not {ALLOWED}")
+
+
+def readable(exc: BaseException, fmt: str = "") -> str:
+    """An exception from a decoder, said for a person: no object reprs, no repeated prefixes,
+    never empty."""
+    if isinstance(exc, UnidentifiedImageError):
+        return f"the file starts like a {fmt} image but is not a valid one" if fmt else "not a recognised image"
+    if isinstance(exc, (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning)):
+        return "the image has too many pixels (a possible decompression bomb)"
+    if isinstance(exc, MemoryError):
+        return "the image needs more memory to decode than this server allows"
+    text = _LEADING_IMAGE.sub("", _REPR.sub("", str(exc))).strip().rstrip(":").strip()
+    return text[:500] or f"{type(exc).__name__} while decoding"
 
 
 def check_size(size: int) -> None:
@@ -49,11 +58,16 @@ def check_size(size: int) -> None:
 
 
 def check(data: bytes) -> str:
-    """Size and allowlist; returns the sniffed format, the only parser allowed to open the bytes."""
+    """Size, allowlist and structure limits; returns the sniffed format, the only parser allowed to
+    open the bytes."""
     if not data:
         raise RejectedImage("the file is empty")
     check_size(len(data))
-    return sniff_format(data)
+    fmt = sniff_format(data)
+    problem = STRUCTURE_CHECKS.get(fmt, lambda _data: None)(data)
+    if problem:
+        raise RejectedImage(f"not a supported image: {problem}")
+    return fmt
 
 
 def decode(data: bytes, *, draft_target: int | None = None) -> PILImage.Image:
@@ -66,7 +80,9 @@ def decode(data: bytes, *, draft_target: int | None = None) -> PILImage.Image:
         return open_image(data, formats=[fmt], max_pixels=settings.MAX_IMAGE_PIXELS,
                           draft=draft_target is not None, target=draft_target or 224)
     except ValueError as exc:
-        raise RejectedImage(str(exc)) from None
+        raise RejectedImage(readable(exc, fmt)) from None
+    except MemoryError as exc:
+        raise RejectedImage(readable(exc, fmt)) from None
 
 
 @dataclass
@@ -83,24 +99,53 @@ def inspect_image(data: bytes) -> Inspected:
     try:
         with PILImage.open(io.BytesIO(data), formats=[fmt]) as im:
             width, height = im.size
-            if im.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientation: shown rotated by 90°
+            orientation = _orientation(im)
+            if orientation in (5, 6, 7, 8):  # shown rotated by 90°
                 width, height = height, width
             if width * height > settings.MAX_IMAGE_PIXELS:
-                raise RejectedImage(f"the image is {width}x{height}: more than {settings.MAX_IMAGE_PIXELS} pixels")
+                raise RejectedImage(f"the image is {width}x{height}: more than {settings.MAX_IMAGE_PIXELS:,} pixels")
             im.draft("RGB", (THUMB_SIZE * 2, THUMB_SIZE * 2))  # JPEG: decode at reduced scale
             im.load()  # decodes fully: catches truncated and corrupt data
-            thumb = ImageOps.exif_transpose(im)
-            thumb = thumb.convert("RGBA").convert("RGB") if thumb.mode in ("P", "PA", "LA", "RGBA") else thumb.convert("RGB")
-            thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
+            thumb = _thumbnail(im, orientation)
             buf = io.BytesIO()
             thumb.save(buf, "JPEG", quality=85)
     except RejectedImage:
         raise
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-        raise RejectedImage("the image has too many pixels (decompression bomb)") from None
     except Exception as exc:  # Pillow raises many types for broken files
-        raise RejectedImage(f"the file is damaged or not a readable {fmt} image ({exc})") from None
+        reason = readable(exc, fmt)
+        if isinstance(exc, (UnidentifiedImageError, PILImage.DecompressionBombError, MemoryError)):
+            raise RejectedImage(reason) from None
+        raise RejectedImage(f"the file is damaged or not a readable {fmt} image ({reason})") from None
     return Inspected(fmt, width, height, buf.getvalue())
+
+
+def _orientation(im: PILImage.Image) -> int | None:
+    try:
+        return im.getexif().get(0x0112)
+    except Exception:  # a broken EXIF block costs the rotation, not the picture
+        return None
+
+
+_TURNS = {2: PILImage.Transpose.FLIP_LEFT_RIGHT, 3: PILImage.Transpose.ROTATE_180, 4: PILImage.Transpose.FLIP_TOP_BOTTOM,
+          5: PILImage.Transpose.TRANSPOSE, 6: PILImage.Transpose.ROTATE_270, 7: PILImage.Transpose.TRANSVERSE,
+          8: PILImage.Transpose.ROTATE_90}
+
+
+def _thumbnail(im: PILImage.Image, orientation: int | None) -> PILImage.Image:
+    """A small upright RGB copy. Shrunk first (palettes made RGBA before, as resampling needs),
+    so that no full-size copy is made beyond the decode itself."""
+    thumb = im.convert("RGBA") if im.mode in ("P", "PA", "1") else im.convert("RGB") if im.mode in ("LAB", "HSV") else im
+    thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    if thumb.mode.startswith("I") or thumb.mode == "F":  # 16/32-bit grey: scaled down, not clipped white
+        a = np.asarray(thumb, dtype=np.float32)
+        hi = float(a.max()) if a.size else 0.0
+        a = a * 255.0 if thumb.mode == "F" and hi <= 1.0 else a / 257.0 if thumb.mode.startswith("I;16") or hi > 255 else a
+        thumb = PILImage.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
+    if "A" in thumb.mode or "a" in thumb.mode:  # transparency over white, as the CLIP preprocessing does
+        rgba = thumb.convert("RGBA")
+        thumb = PILImage.alpha_composite(PILImage.new("RGBA", rgba.size, "white"), rgba)
+    thumb = thumb.convert("RGB")
+    return thumb.transpose(_TURNS[orientation]) if orientation in _TURNS else thumb
 
 
 def clean_filename(name: str) -> str:

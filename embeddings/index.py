@@ -1,209 +1,251 @@
-"""The FAISS index: derived from the database, one per model, one copy per process.
-
-Each process keeps the index in memory and catches up with the database by watermarks
-(highest Embedding id and Tombstone id seen). A Redis counter, bumped after every write,
-tells it cheaply whether anything changed; a count check catches rows that committed out of
-id order and triggers a rebuild. The file under INDEX_DIR only speeds up start-up: it is
-saved atomically and rebuilt from the database when missing or damaged.
+"""The index a web process searches: the host's index file, memory-mapped read-only (index_file),
+plus a small in-memory delta of vectors newer than the file (index_delta). Searches read an
+immutable view and take no lock. Catching up is incremental and gap-safe (index_catchup); a full
+build runs beside the serving index (index_build) and is swapped in when its file is published.
 """
 from __future__ import annotations
 
-import io
 import logging
-import os
-import re
-import tempfile
 import threading
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-import faiss
 import numpy as np
 from django.conf import settings
+from django.db import connection, connections
 
-from .models import Embedding, Tombstone
-from .queue import redis_connection
+from . import index_build
+from .index_catchup import CatchUp
+from .index_delta import Delta
+from .index_file import IndexFileError, Snapshot, current_token
+from .index_kinds import FLAT, IVF, PQ, build_faiss  # noqa: F401 - for callers and benchmarks
+from .index_signal import bump_generation, generation_key, read_generation  # noqa: F401 - callers import them here
+from .models import Embedding
 
 log = logging.getLogger(__name__)
-FLAT, IVF = "flat", "ivf-fp16"
 
 
-def generation_key(model_key: str) -> str:
-    return f"clipsearch:gen:{model_key}"
-
-
-def bump_generation(model_key: str) -> None:
-    """Tell every web process that this model's embeddings changed (best effort)."""
-    try:
-        redis_connection().incr(generation_key(model_key))
-    except Exception as exc:  # Redis down: processes still catch up on their timed check
-        log.warning("could not bump index generation: %s", exc)
-
-
-def _read_generation(model_key: str):
-    try:
-        return redis_connection().get(generation_key(model_key))
-    except Exception:
-        return None
-
-
-def to_vectors(blobs) -> np.ndarray:
+def to_vectors(blobs) -> np.ndarray | None:
+    """Stored vector blobs (float32 bytes) as one array, one row each."""
     return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1) if blobs else None
 
 
 def kind_for(n: int) -> str:
-    return IVF if n >= settings.APPROX_INDEX_THRESHOLD else FLAT
+    return index_build.wanted_kind(n)
 
 
-def build_faiss(vectors: np.ndarray | None, ids: np.ndarray, kind: str, dim: int):
-    """Exact inner product while small; IVF over fp16 vectors when large (about 1 KB an image,
-    recall@10 near 0.99 where 8-bit codes stopped at 0.97). Vectors are L2-normalised, so inner
-    product is cosine similarity."""
-    if kind == FLAT:
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    else:
-        n = len(vectors)
-        nlist = int(min(max(4 * np.sqrt(n), 64), n // 39))
-        index = faiss.IndexIVFScalarQuantizer(
-            faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
-        )
-        sample = vectors if n <= 100 * nlist else vectors[np.random.default_rng(0).choice(n, 100 * nlist, replace=False)]
-        index.train(sample)
-        index.nprobe = max(16, nlist // 64)  # measured: 1M recall@10 0.996 at 5 ms p50 (docs/PERFORMANCE.md)
-    if len(ids):
-        index.add_with_ids(vectors, ids)
-    return index
+@dataclass(frozen=True)
+class View:
+    """What a search reads: swapped whole, never changed in place (but for rows turning dead)."""
+
+    base: Snapshot | None
+    alive: np.ndarray | None
+    hidden: int
+    delta: tuple
 
 
 class VectorIndex:
     def __init__(self, model_key: str, dim: int):
-        self.model_key = model_key
-        self.dim = dim
-        self.path = settings.INDEX_DIR / (re.sub(r"[^A-Za-z0-9._-]+", "_", model_key).strip("_") + ".npz")
-        self.lock = threading.RLock()
-        self.index = None
-        self.kind = FLAT
-        self.ids = np.empty(0, dtype=np.int64)  # sorted image ids held
-        self.emb_mark = 0
-        self.tomb_mark = 0
+        self.model_key, self.dim = model_key, dim
+        self.root = index_build.root_for(model_key)
+        self.path = self.root
+        self._sync_lock = threading.Lock()
+        self._view: View | None = None
+        self.base: Snapshot | None = None
+        self.alive, self.hidden = None, 0
+        self.delta = Delta(dim)
+        self.catchup = CatchUp(self)
+        self.token = None
         self.generation = None
         self.checked_at = 0.0
-        self.saved_at = 0.0
-        self.dirty = False
+        self.rebuilds = 0
+        self.built_at, self.last_build_ms = None, None
+        self.note = ""  # why the file is not in use, for /api/status
+        self._background: threading.Thread | None = None
 
-    # ---- building -------------------------------------------------------------------
-    def rebuild(self) -> None:
-        """Read every embedding of this model from the database and build afresh."""
-        with self.lock:
-            mine = Embedding.objects.filter(model_name=self.model_key)
-            emb_mark = mine.order_by("-id").values_list("id", flat=True).first() or 0
-            tomb_mark = Tombstone.objects.order_by("-id").values_list("id", flat=True).first() or 0
-            rows = Embedding.objects.filter(model_name=self.model_key, id__lte=emb_mark).values_list("image_id", "vector")
-            ids, blobs = [], []
-            for image_id, blob in rows.iterator(chunk_size=5000):
-                ids.append(image_id)
-                blobs.append(bytes(blob))
-            kind = kind_for(len(ids))
-            self.index = build_faiss(to_vectors(blobs), np.asarray(ids, dtype=np.int64), kind, self.dim)
-            self.kind = kind
-            self.ids = np.sort(np.asarray(ids, dtype=np.int64))
-            self.emb_mark, self.tomb_mark = emb_mark, tomb_mark
-            self.dirty = True
-            log.info("built %s index for %s: %d vectors", kind, self.model_key, len(ids))
-
-    # ---- persistence ----------------------------------------------------------------
-    def load(self) -> bool:
+    # ---- reading the host's file ---------------------------------------------------------------
+    def _load_file(self, token) -> None:
         try:
-            with np.load(self.path, allow_pickle=False) as data:
-                meta = data["meta"]
-                index = faiss.deserialize_index(data["index"])
-                ids = data["ids"].astype(np.int64)
-            if index.d != self.dim or index.ntotal != len(ids):
-                raise ValueError("index file does not match its metadata")
-        except FileNotFoundError:
+            snap = Snapshot.open(self.root, self.dim)
+        except IndexFileError as exc:
+            snap, self.note = None, f"index file unusable ({exc}); serving from memory until it is rebuilt"
+            log.warning("%s: %s", self.root, self.note)
+        self.token = token  # a broken file is not retried until a new one is published
+        if snap is not None:
+            self._rebase(snap)
+            self.note = ""
+        elif self._view is None:
+            self._without_file()
+
+    def _rebase(self, snap: Snapshot) -> None:
+        """Map a newly published generation; keep from the delta only what it lacks."""
+        alive = np.ones(snap.n, dtype=bool)
+        kept = self.delta.rows_newer_than(snap)
+        self.delta = Delta(self.dim)
+        self.base, self.alive, self.hidden = snap, alive, 0
+        self.add_rows(*kept)
+        self.built_at, self.last_build_ms = snap.meta.get("built_at"), snap.meta.get("build_ms")
+        self.catchup.rebase(snap, kept[0])
+
+    def _without_file(self) -> None:
+        """No usable file: a small collection gets its file built here and now; a large one is
+        served flat from memory while the file is built beside it."""
+        n = Embedding.objects.filter(model_name=self.model_key).count()
+        # Inside a transaction (tests, commands) no other connection sees the rows: build here too.
+        if (index_build.wanted_kind(n) == FLAT or connection.in_atomic_block) and self._build(blocking=False):
+            return
+        started = time.perf_counter()
+        self.base, self.alive, self.hidden = None, None, 0
+        self.delta = Delta(self.dim)
+        self.catchup.load_everything()
+        self.rebuilds += 1
+        self.built_at = datetime.now(UTC).isoformat()
+        self.last_build_ms = round((time.perf_counter() - started) * 1000, 1)
+        self.note = self.note or "no index file yet; serving flat from memory while it is built"
+        self._in_background(lambda: index_build.build(self.model_key, self.dim, blocking=False))
+
+    def _build(self, blocking: bool, kind: str | None = None) -> bool:
+        meta = index_build.build(self.model_key, self.dim, kind=kind, blocking=blocking)
+        if meta is None:
             return False
-        except Exception as exc:
-            log.warning("index file %s is damaged (%s); rebuilding from the database", self.path, exc)
-            return False
-        self.index, self.ids = index, np.sort(ids)
-        self.emb_mark, self.tomb_mark = int(meta[0]), int(meta[1])
-        self.kind = IVF if isinstance(index, faiss.IndexIVF) else FLAT
+        self.rebuilds += 1
+        token = current_token(self.root)
+        self._rebase(Snapshot.open(self.root, self.dim))
+        self.token, self.note = token, ""
         return True
 
-    def save(self) -> None:
-        with self.lock:
-            buf = io.BytesIO()
-            np.savez(buf, index=faiss.serialize_index(self.index), ids=self.ids,
-                     meta=np.array([self.emb_mark, self.tomb_mark], dtype=np.int64))
-            self.dirty = False
-            self.saved_at = time.monotonic()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)  # atomic: readers see the old file or the new one
-        except BaseException:
-            os.unlink(tmp)
-            raise
-
-    # ---- keeping up with the database ------------------------------------------------
-    def _remove(self, image_ids) -> None:
-        image_ids = np.intersect1d(np.asarray(image_ids, dtype=np.int64), self.ids)
-        if len(image_ids):
-            self.index.remove_ids(image_ids)
-            self.ids = np.setdiff1d(self.ids, image_ids, assume_unique=True)
-            self.dirty = True
-
-    def sync(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and self.index is not None and now - self.checked_at < settings.INDEX_REFRESH_SECONDS:
+    def _in_background(self, fn) -> None:
+        """Run fn beside the searches. A caller inside a transaction (a test, a command) sees rows that
+        another connection cannot: it runs fn itself."""
+        if connection.in_atomic_block:
+            fn()
             return
-        with self.lock:
-            if self.index is None and not self.load():
-                self.rebuild()
-            generation = _read_generation(self.model_key)  # read before the rows: no lost update
-            if force or generation is None or generation != self.generation:
-                self._catch_up()
+        if self._background is not None and self._background.is_alive():
+            return
+
+        def run():
+            try:
+                fn()
+            except Exception:
+                log.exception("index work in the background failed")
+            finally:
+                connections.close_all()  # this thread's own connections
+
+        self._background = threading.Thread(target=run, name="clipsearch-index", daemon=True)
+        self._background.start()
+
+    # ---- changing the rows (under the sync lock) ----------------------------------------------------
+    def add_rows(self, emb_ids, image_ids, vectors) -> None:
+        """New vectors; each hides an older vector of its image, in the file or the delta."""
+        emb_ids, image_ids = np.asarray(emb_ids, np.int64), np.asarray(image_ids, np.int64)
+        if not len(emb_ids):
+            return
+        keep = np.ones(len(emb_ids), bool)
+        if self.base is not None:
+            rows = self.base.row_of(image_ids)
+            inside = rows >= 0
+            file_emb = np.where(inside, np.asarray(self.base.emb_ids)[np.maximum(rows, 0)], -1)
+            keep = emb_ids > file_emb  # the file's own row, or an older one, adds nothing
+            self._hide_rows(rows[inside & keep])
+        self.delta.add(emb_ids[keep], image_ids[keep], np.asarray(vectors)[keep])
+
+    def remove_images(self, image_ids) -> None:
+        if self.base is not None:
+            rows = self.base.row_of(image_ids)
+            self._hide_rows(rows[rows >= 0])
+        self.delta.remove_images(image_ids)
+
+    def remove_embeddings(self, emb_ids) -> None:
+        """Rows whose Embedding is gone from the database (found by a count check)."""
+        if self.base is not None:
+            self._hide_rows(np.nonzero(np.isin(self.base.emb_ids, emb_ids))[0])
+        self.delta.remove_embeddings(emb_ids)
+
+    def _hide_rows(self, rows) -> None:
+        rows = np.asarray(rows, np.int64)
+        rows = rows[self.alive[rows]]
+        self.alive[rows] = False
+        self.hidden += len(rows)
+
+    def known_embeddings(self) -> np.ndarray:
+        file_part = np.asarray(self.base.emb_ids)[self.alive] if self.base is not None else np.empty(0, np.int64)
+        return np.concatenate([file_part, self.delta.live_embeddings()])
+
+    def _publish(self) -> None:
+        self._view = View(self.base, self.alive, self.hidden, self.delta.view())
+
+    # ---- keeping up ------------------------------------------------------------------------------
+    def sync(self, force: bool = False) -> None:
+        """Catch up with the file and the database. A search never waits for another thread's catch-up
+        (it answers from the current view), only the very first one of a process does."""
+        if not force and self._view is not None and time.monotonic() - self.checked_at < settings.INDEX_REFRESH_SECONDS:
+            return
+        if not self._sync_lock.acquire(blocking=force or self._view is None):
+            return
+        try:
+            token = current_token(self.root)
+            if self._view is None or token != self.token:
+                self._load_file(token)
+            generation = read_generation(self.model_key)  # read before the rows: no lost update
+            if force or generation is None or generation != self.generation or self.catchup.waiting():
+                missing = self.catchup.run(count=generation != self.generation, force=force)
                 self.generation = generation
-            self.checked_at = now
-            if self.dirty and (self.saved_at == 0 or now - self.saved_at > 30):
-                self.save()
+                if missing and (force or connection.in_atomic_block):
+                    self.catchup.reconcile()
+                elif missing:  # reading every id takes a while on a big collection: not in a search
+                    self._in_background(self._reconcile)
+            self._publish()
+            self.checked_at = time.monotonic()
+        finally:
+            self._sync_lock.release()
 
-    def _catch_up(self) -> None:
-        tombs = list(Tombstone.objects.filter(id__gt=self.tomb_mark).values_list("id", "image_id"))
-        if tombs:
-            self._remove([image_id for _, image_id in tombs])
-            self.tomb_mark = max(t for t, _ in tombs)
-        rows = list(
-            Embedding.objects.filter(model_name=self.model_key, id__gt=self.emb_mark)
-            .order_by("id").values_list("id", "image_id", "vector")
-        )
-        if rows:
-            ids = np.asarray([r[1] for r in rows], dtype=np.int64)
-            self._remove(ids)  # a re-encoded image replaces its old vector
-            self.index.add_with_ids(to_vectors([bytes(r[2]) for r in rows]), ids)
-            self.ids = np.union1d(self.ids, ids)
-            self.emb_mark = rows[-1][0]
-            self.dirty = True
-        count = Embedding.objects.filter(model_name=self.model_key).count()
-        wanted = kind_for(count)
-        if count != len(self.ids) or (wanted != self.kind and (wanted == IVF or count < settings.APPROX_INDEX_THRESHOLD // 2)):
-            # Rows committed out of id order, or the collection outgrew its index kind.
-            self.rebuild()
+    def _reconcile(self) -> None:
+        with self._sync_lock:
+            self.catchup.reconcile()
+            self._publish()
 
-    # ---- queries --------------------------------------------------------------------
+    def rebuild(self, kind: str | None = None) -> None:
+        """Build the file afresh (retraining) and serve it; other processes swap it in on their own."""
+        with self._sync_lock:
+            self._build(blocking=True, kind=kind)
+            self.catchup.run(count=True, force=True)
+            self._publish()
+
+    # ---- queries --------------------------------------------------------------------------------
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         self.sync()
-        with self.lock:
-            if not len(self.ids) or k <= 0:
-                return []
-            scores, ids = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), min(k, len(self.ids)))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        view = self._view
+        if view is None or k <= 0:
+            return []
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        parts = [Delta.search_view(view.delta, q, k)]
+        if view.base is not None:
+            parts.append(view.base.search(q, k, view.alive, view.hidden))
+        ids = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(int(ids[i]), float(scores[i])) for i in order]
+
+    @property
+    def kind(self) -> str:
+        return self.base.kind if self.base is not None else FLAT
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Image ids this process would find, ascending."""
+        file_part = np.asarray(self.base.ids)[self.alive] if self.base is not None else np.empty(0, np.int64)
+        return np.union1d(file_part, self.delta.live_images())
+
+    def size(self) -> int:
+        return (self.base.n - self.hidden if self.base is not None else 0) + self.delta.live
 
     def stats(self) -> dict:
-        return {"kind": self.kind, "size": int(len(self.ids)), "path": str(self.path)}
+        return {"kind": self.kind, "size": self.size(), "path": str(self.root),
+                "bytes": (self.base.bytes if self.base is not None else 0) + self.delta.nbytes,
+                "mmap": self.base is not None, "delta": self.delta.live,
+                "built_at": datetime.fromisoformat(self.built_at) if self.built_at else None,
+                "last_build_ms": self.last_build_ms, "rebuilds": self.rebuilds, "note": self.note}
 
 
 _indexes: dict[tuple[str, int], VectorIndex] = {}
@@ -220,6 +262,6 @@ def get_index(model_key: str, dim: int) -> VectorIndex:
 
 
 def reset_indexes() -> None:
-    """Forget in-memory indexes (tests, and after rebuild_index in this process)."""
+    """Forget in-memory indexes (tests: the next process to start)."""
     with _registry_lock:
         _indexes.clear()

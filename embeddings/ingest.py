@@ -12,8 +12,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from . import keywords
 from .index import bump_generation
 from .models import Embedding, Image
+from .originals import read_original
 from .queue import redis_connection
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ def _claim(token: str, n: int) -> list[Image]:
         Image.objects.filter(id__in=ids, status=Image.Status.PENDING).update(
             status=Image.Status.PROCESSING, claim_token=token, claimed_at=timezone.now(), attempts=F("attempts") + 1
         )
-    return list(Image.objects.filter(id__in=ids, claim_token=token))
+    return list(Image.objects.filter(id__in=ids, claim_token=token).select_related("library"))
 
 
 def _release(token: str) -> None:
@@ -106,6 +108,8 @@ def _release(token: str) -> None:
 
 
 def _read(image: Image) -> bytes:
+    if image.library_id:  # read where it lies, inside its library root, after the upload policy
+        return read_original(image)[0]
     with image.file.open("rb") as f:
         return f.read()
 
@@ -115,14 +119,14 @@ def _encode_batch(service, images: list[Image], token: str) -> tuple[int, int]:
     for i, image in enumerate(images):
         try:
             datas.append(_read(image))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: RejectedImage, a library file changed since its scan
             datas.append(b"")
             errors[i] = f"the stored file cannot be read ({exc})"
     encoded = service.embed_image_batch_safe([d for i, d in enumerate(datas) if i not in errors])
     readable = [i for i in range(len(images)) if i not in errors]
     errors.update({readable[j]: msg for j, msg in encoded.errors.items()})
     vectors = {readable[j]: row for j, row in zip(encoded.indices, encoded.embeddings)}
-    now, done, failed = timezone.now(), 0, 0
+    now, done, failed, wants_ocr = timezone.now(), 0, 0, False
     model_key = settings.MODEL_KEY
     with transaction.atomic():
         for i, image in enumerate(images):
@@ -131,13 +135,26 @@ def _encode_batch(service, images: list[Image], token: str) -> tuple[int, int]:
                 failed += mine.update(status=Image.Status.FAILED, failure_reason=str(errors[i])[:2000], claim_token="")
                 continue
             # Only the holder of the claim writes; a reclaimed image is someone else's now.
-            if mine.update(status=Image.Status.INDEXED, failure_reason="", claim_token="", indexed_at=now):
+            # Its keyword text is refreshed, and OCR asked for once (re-encoding never redoes it).
+            read_text = settings.OCR_ENABLED and not image.ocr_status
+            extra = {"ocr_status": Image.OcrStatus.PENDING} if read_text else {}
+            if mine.update(status=Image.Status.INDEXED, failure_reason="", claim_token="", indexed_at=now,
+                           keywords=keywords.document(image), **extra):
+                wants_ocr = wants_ocr or read_text
                 # Delete + create (not update) so the new row gets a new id past every watermark.
                 Embedding.objects.filter(image=image, model_name=model_key).delete()
                 Embedding.objects.create(image=image, model_name=model_key, vector=vectors[i].astype("float32").tobytes())
                 done += 1
         transaction.on_commit(lambda: bump_generation(model_key))
+        if wants_ocr:
+            transaction.on_commit(_enqueue_ocr)  # after the vectors are visible: meaning first
     return done, failed
+
+
+def _enqueue_ocr():
+    from .jobs import enqueue_ocr  # here: jobs imports this module
+
+    enqueue_ocr()
 
 
 def ingest_pending(service=None, redis=None, batch_size: int | None = None, max_batches: int | None = None) -> dict:

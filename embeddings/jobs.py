@@ -29,3 +29,40 @@ def enqueue_ingest() -> bool:
     except Exception as exc:
         log.warning("could not enqueue ingestion (images stay pending): %s", exc)
         return False
+
+
+def scan_library(library_id: int):
+    """Scan one library (the API and the admin's "scan now"); skipped if another scan holds it."""
+    from . import libraries  # libraries -> services -> jobs: imported when the job runs
+
+    return libraries.scan_by_id(library_id)
+
+
+# ---- OCR: its own queue, which the model worker reads after the embeddings queue ----------
+def ocr_pending():
+    """Read the text of indexed images waiting for OCR (embeddings.ocr)."""
+    from . import ocr  # here: the OCR engine loads only in the processes that run this job
+
+    return ocr.job()
+
+
+def ocr_queue():
+    import django_rq
+
+    return django_rq.get_queue(settings.OCR_QUEUE)
+
+
+def enqueue_ocr() -> bool:
+    """Schedule OCR of images marked for it (one waiting job is enough: it reads until none are
+    left). Without Redis they stay marked; a worker's sweep queues them later."""
+    if not settings.OCR_ENABLED:
+        return False
+    try:
+        queue = ocr_queue()
+        if queue.count >= 1:
+            return False
+        queue.enqueue(ocr_pending, job_timeout=settings.RQ_QUEUES[settings.RQ_QUEUE]["DEFAULT_TIMEOUT"])
+        return True
+    except Exception as exc:
+        log.warning("could not enqueue OCR (images stay marked): %s", exc)
+        return False

@@ -80,6 +80,9 @@ class Image(models.Model):
 
     ocr_text = models.TextField(null=True, blank=True)
     ocr_status = models.CharField(max_length=8, choices=OcrStatus.choices, blank=True, default="", db_index=True)
+    # OCR text, file name, path and camera, normalised for keyword search (embeddings.keywords;
+    # indexed for partial words by migration 0003)
+    keywords = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]
@@ -96,9 +99,18 @@ class Image(models.Model):
         return f"#{self.pk} {self.original_filename}"
 
     @property
+    def original_url(self) -> str:
+        """The full image: an upload's stored copy, or a library file served from where it lies."""
+        if self.library_id:
+            from django.urls import reverse
+
+            return reverse("image-original", args=[self.pk])
+        return self.file.url
+
+    @property
     def display_url(self) -> str:
         """What to show in a grid: the thumbnail, or the file itself where there is none."""
-        return self.thumbnail.url if self.thumbnail else self.file.url
+        return self.thumbnail.url if self.thumbnail else self.original_url
 
     def get_absolute_url(self):
         from django.urls import reverse

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
 MAX_QUERY_CHARS = 1000  # longer text is cut: the model reads at most 77 tokens anyway
 _TERM = re.compile(r"\s+([+-])\s+")
+_QUOTED = re.compile(r'"([^"]*)"')
 
 
 class BadQuery(ValueError):
@@ -21,6 +23,8 @@ def parse_query(q: str) -> list[tuple[int, str]]:
     terms = [(1, parts[0].strip())]
     for sign, text in zip(parts[1::2], parts[2::2]):
         terms.append((1 if sign == "+" else -1, text.strip()))
+    # Quotes say "these words must be in the picture's text or name"; the model reads the words.
+    terms = [(s, " ".join(t.replace('"', " ").split())) for s, t in terms]
     terms = [(s, t) for s, t in terms if t]
     if not terms:
         raise BadQuery("the query is empty")
@@ -36,3 +40,30 @@ def combine(vectors: list[tuple[int, np.ndarray]]) -> np.ndarray:
     if norm < 1e-6:
         raise BadQuery("the phrases cancel each other out")
     return v / norm
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """The keyword side of a text query: the words of its phrases to look for, the "quoted"
+    phrases that must appear in an image's text or name, and those that must not (quoted in a
+    ` - ` phrase)."""
+
+    text: str
+    required: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+
+
+def keyword_terms(q: str) -> QueryTerms:
+    """`"total 42.50" receipt - "draft"` -> text "total 42.50 receipt", required ("total 42.50",),
+    excluded ("draft",)."""
+    parts = _TERM.split(" " + (q or "").strip()[:MAX_QUERY_CHARS])
+    signed = [(1, parts[0])] + [(1 if s == "+" else -1, t) for s, t in zip(parts[1::2], parts[2::2])]
+    text, required, excluded = [], [], []
+    for sign, phrase in signed:
+        quoted = [" ".join(p.split()) for p in _QUOTED.findall(phrase) if p.strip()]
+        if sign > 0:
+            text.append(phrase.replace('"', " "))
+            required += quoted
+        else:
+            excluded += quoted
+    return QueryTerms(" ".join(" ".join(text).split()), tuple(required), tuple(excluded))

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from ninja import ModelSchema, Schema
-from pydantic import Field
+from pydantic import Field, StrictFloat, StrictInt
 
 from .models import Image
 from .selectors import MAX_K
@@ -35,7 +35,7 @@ class ImageLinks(Schema):
 
     @staticmethod
     def resolve_image_url(obj, context):
-        return _absolute(context, obj.file.url)
+        return _absolute(context, obj.original_url)
 
     @staticmethod
     def resolve_thumbnail_url(obj, context):
@@ -136,8 +136,15 @@ class UploadOut(Schema):
     rejected: list[RejectedItem]
 
 
+# A query's most characters: any 300, each percent-encoded as up to 12 bytes, fit the request line
+# with every other parameter at its longest (gunicorn.conf.py: 8,190 bytes); the model reads at
+# most 77 tokens (~300 characters) of a phrase anyway. Longer is a 422, not a 414 from the server.
+MAX_Q = 300
+HAS_TEXT = r"\S"  # not empty or only whitespace: a query of nothing is refused
+
+
 class SearchParams(Schema):
-    q: str = Field(..., max_length=10_000)
+    q: str = Field(..., min_length=1, max_length=MAX_Q, pattern=HAS_TEXT)
     k: int = Field(20, ge=1, le=MAX_K)
     offset: int = Field(0, ge=0, le=10_000)
     min_score: float | None = Field(None, ge=-1, le=1)
@@ -153,12 +160,14 @@ class SearchParams(Schema):
 
 
 class TextIn(Schema):
-    text: str = Field(..., max_length=10_000)
+    text: str = Field(..., min_length=1, max_length=10_000, pattern=HAS_TEXT)
 
 
 class SimilarityIn(Schema):
-    text_embedding: list[float] = Field(..., min_length=1, max_length=4096)
-    image_embedding: list[float] = Field(..., min_length=1, max_length=4096)
+    # Strict: numbers only (`true` is not 1.0, nor "1.0" a number); equal lengths and non-zero are
+    # checked by the endpoint (a 400), as a JSON schema cannot say them.
+    text_embedding: list[StrictFloat] = Field(..., min_length=1, max_length=4096)
+    image_embedding: list[StrictFloat] = Field(..., min_length=1, max_length=4096)
 
 
 class SimilarityOut(Schema):
@@ -205,6 +214,13 @@ class IndexOut(Schema):
     kind: str
     size: int
     path: str
+    bytes: int  # index memory: the mapped file (shared by the host's processes) plus this process's delta
+    mmap: bool  # false: no usable file, this process serves from its own memory (see note)
+    delta: int  # vectors newer than the file, held in this process's memory
+    built_at: datetime | None
+    last_build_ms: float | None
+    rebuilds: int  # full builds done by this process since it started
+    note: str
 
 
 class FailureOut(Schema):
@@ -212,6 +228,17 @@ class FailureOut(Schema):
     original_filename: str
     reason: str
     at: datetime
+
+
+class OcrOut(Schema):
+    """OCR's progress, apart from encoding's: indexed images by OCR state."""
+
+    enabled: bool
+    pending: int
+    done: int
+    failed: int
+    not_asked: int  # indexed while OCR was off (or before it existed)
+    done_fraction: float
 
 
 class StatusOut(Schema):
@@ -222,4 +249,72 @@ class StatusOut(Schema):
     model: ModelOut
     embedded_with_current_model: int
     index: IndexOut
+    ocr: OcrOut
     recent_failures: list[FailureOut]
+
+
+class LibraryCounts(Schema):
+    images: int
+    indexed: int
+    pending: int
+    failed: int
+
+
+class SkippedOut(Schema):
+    path: str
+    reason: str
+
+
+class LibraryOut(Schema):
+    """A library (from libraries.with_counts()): its state, counts and last scan."""
+
+    id: int
+    name: str
+    root: str
+    state: str
+    message: str
+    created_at: datetime
+    last_scan_started_at: datetime | None
+    last_scan_finished_at: datetime | None
+    counts: LibraryCounts
+    last_scan: dict[str, int] | None = Field(None, description="added, changed, moved, removed, unchanged, "
+                                             "touched, unreadable, duplicates")
+    skipped: list[SkippedOut] = Field(default_factory=list, description="files the last scan skipped, with why")
+    skipped_total: int = 0
+
+    @staticmethod
+    def resolve_counts(obj):
+        return {"images": obj.image_count, "indexed": obj.indexed_count, "pending": obj.pending_count,
+                "failed": obj.failed_count}
+
+    @staticmethod
+    def resolve_last_scan(obj):
+        report = obj.last_scan_report if isinstance(obj.last_scan_report, dict) else {}
+        return report.get("counts")
+
+    @staticmethod
+    def resolve_skipped(obj):
+        report = obj.last_scan_report if isinstance(obj.last_scan_report, dict) else {}
+        return [{"path": p, "reason": r} for p, r in report.get("skipped", [])[:100]]
+
+    @staticmethod
+    def resolve_skipped_total(obj):
+        report = obj.last_scan_report if isinstance(obj.last_scan_report, dict) else {}
+        return report.get("skipped_total", 0)
+
+
+class ScanQueuedOut(Schema):
+    id: int
+    name: str
+    queued: bool
+
+
+class BulkIdsIn(Schema):
+    """Images chosen together (the search page's selection)."""
+
+    ids: list[StrictInt] = Field(..., min_length=1, max_length=1000)  # strict: `false` is not an id
+
+
+class BulkOut(Schema):
+    done: list[int]  # the images acted on
+    missing: list[int]  # ids with no image (already deleted, or never there)

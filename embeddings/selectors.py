@@ -12,10 +12,10 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Q
 
-from . import image_policy
+from . import hybrid, image_policy, keywords
 from .index import get_index
-from .models import Embedding, Image
-from .query import BadQuery, combine, parse_query
+from .models import Embedding, Image, Library
+from .query import BadQuery, combine, keyword_terms, parse_query
 from .queue import get_queue
 
 log = logging.getLogger(__name__)
@@ -112,19 +112,26 @@ TAKEN_SORT_POOL = 1000
 def search(vector, k=20, offset=0, min_score=None, filters: Filters | None = None, exclude_id=None,
            sort="relevance", text: str | None = None, cutoff="none", uploaded_after=None, uploaded_before=None) -> Page:
     """Rank indexed images by cosine similarity; the result rows come from one query a round.
-    `text` is the query's words (for the keyword side), `cutoff` "auto" ends the list where
-    relevance drops; sort "taken" orders what passed by taken time, newest first."""
+    With `text` (a text query's words) the ranking is hybrid (embeddings.hybrid): keyword matches
+    in OCR text and names fused in, "quoted" phrases required, and with `cutoff` "auto" the list
+    ends where relevance drops (`min_score`, on the fused score, overrides it). Image queries and
+    "more like this" pass no text and stay pure meaning. Sort "taken" orders what passed by taken
+    time, newest first."""
     started = time.perf_counter()
     filters = filters or Filters(uploaded_after=uploaded_after, uploaded_before=uploaded_before)
     index = get_index(settings.MODEL_KEY, len(vector))
+    text = text if text and text.strip() else None
     want = offset + k + 1  # one more than the page tells whether there is a next page
     if sort == "taken":
         want = max(want, TAKEN_SORT_POOL)
+    if text:
+        want = max(want, hybrid.POOL)  # the fusion and the cutoff look this far down
+    floor = None if text else min_score  # a keyword match may lift a hit past min_score
     fetch = want
     while True:
         ranked = index.search(vector, fetch + (1 if exclude_id else 0))
-        if min_score is not None:
-            ranked = [(i, s) for i, s in ranked if s >= min_score]
+        if floor is not None:
+            ranked = [(i, s) for i, s in ranked if s >= floor]
         rows = filters.apply(Image.objects.filter(pk__in=[i for i, _ in ranked], status=Image.Status.INDEXED))
         by_id = {im.pk: im for im in rows.select_related("library")}
         hits = [Hit(by_id[i], s) for i, s in ranked if i in by_id and i != exclude_id]
@@ -132,10 +139,22 @@ def search(vector, k=20, offset=0, min_score=None, filters: Filters | None = Non
         if len(hits) >= want or exhausted:
             break
         fetch *= 4  # filters or deletions removed some: look further down the ranking
+    passed = None
+    if text:
+        rows = filters.apply(Image.objects.filter(status=Image.Status.INDEXED)).exclude(pk=exclude_id or 0)
+        fused, passed = hybrid.rank(vector, [(h.image, h.score) for h in hits], text, rows, min_score=min_score,
+                                    cutoff=cutoff, total=index.stats()["size"])
+        hits = [Hit(r.image, r.score, r.matched) for r in fused]
     if sort == "taken":
         hits.sort(key=lambda h: (h.image.taken_at is None, -(h.image.taken_at.timestamp() if h.image.taken_at else 0)))
     page = hits[offset:offset + k]
-    return Page(page, len(hits) > offset + k, (time.perf_counter() - started) * 1000)
+    return Page(page, len(hits) > offset + k, (time.perf_counter() - started) * 1000, passed)
+
+
+def highlight_words(q: str) -> list[str]:
+    """The normalised words a text query looks for in OCR text and names (for the page to mark)."""
+    terms = keyword_terms(q)
+    return list(dict.fromkeys(keywords.words(terms.text) + [keywords.normalise(p) for p in terms.required]))
 
 
 def similar(image_id: int, k=20, offset=0) -> Page | None:
@@ -161,6 +180,15 @@ def model_info() -> dict:
     return info
 
 
+def ocr_progress() -> dict:
+    """OCR's own progress, apart from encoding's: images by OCR state (only indexed images are read)."""
+    by = dict(Image.objects.filter(status=Image.Status.INDEXED).values_list("ocr_status").annotate(n=Count("id"))
+              .values_list("ocr_status", "n"))
+    done, failed, pending = by.get("done", 0), by.get("failed", 0), by.get("pending", 0)
+    return {"enabled": settings.OCR_ENABLED, "pending": pending, "done": done, "failed": failed, "not_asked": by.get("", 0),
+            "done_fraction": (done + failed) / (done + failed + pending) if done + failed + pending else 1.0}
+
+
 def status() -> dict:
     counts = {s: 0 for s in Image.Status.values}
     counts.update(dict(Image.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
@@ -181,6 +209,9 @@ def status() -> dict:
         "model": info,
         "embedded_with_current_model": Embedding.objects.filter(model_name=settings.MODEL_KEY).count(),
         "index": index.stats(),
+        "ocr": ocr_progress(),
+        # libraries, so that a refused scan (an unplugged disk) is seen here too
+        "libraries": list(Library.objects.values("name", "state", "message", "last_scan_finished_at")),
         "recent_failures": [
             {"id": f.pk, "original_filename": f.original_filename, "reason": f.failure_reason, "at": f.updated_at}
             for f in failures

@@ -15,6 +15,7 @@ from .image_policy import EXTENSIONS, RejectedImage, check_size, clean_filename,
 from .index import bump_generation
 from .jobs import enqueue_ingest
 from .models import Image, Tombstone
+from .photo_facts import read_facts
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def add_image(data: bytes, filename: str = "", user=None, enqueue: bool = True) 
     image = Image(
         original_filename=clean_filename(filename), sha256=sha, width=info.width, height=info.height,
         format=info.format, byte_size=len(data), uploaded_by=user if user and user.is_authenticated else None,
+        **read_facts(data, info.format),
     )
     image.file.save(f"{stem}.{EXTENSIONS[info.format]}", ContentFile(data), save=False)
     image.thumbnail.save(f"{stem}.jpg", ContentFile(info.thumbnail), save=False)

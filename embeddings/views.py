@@ -2,20 +2,21 @@
 import base64
 import mimetypes
 import secrets
+from datetime import UTC, datetime, time
 from functools import wraps
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.utils.dateparse import parse_date
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
-from . import selectors
-from .models import Image
+from . import originals, selectors
+from .models import Image, Library
 
 PAGE_SIZE = 24
 
@@ -43,6 +44,15 @@ def _text(value, limit):
     """A free-text filter as the database can take it (PostgreSQL refuses NUL), or None."""
     value = (value or "").replace("\x00", "").strip()[:limit]
     return value or None
+
+
+def _day(value):
+    """A date field (YYYY-MM-DD) as the start of that day in UTC, or None when empty or not a real date."""
+    try:
+        day = parse_date(value or "")
+    except ValueError:  # well formed but impossible, e.g. 2024-02-30
+        return None
+    return datetime.combine(day, time.min, tzinfo=UTC) if day else None
 
 
 def _int(value, default, lo, hi):
@@ -75,6 +85,50 @@ def _saved_query_vector(request, key):
     return np.frombuffer(base64.b64decode(raw), dtype=np.float32)
 
 
+# What a search is made of, as it travels in links: pager, next-page fetches, lightbox URLs.
+_STATE_KEYS = ("q", "like", "qi", "min_score", "after", "before", "taken_after", "taken_before", "camera", "library",
+               "sort", "cutoff")
+_STATE_DEFAULTS = {"sort": "relevance", "cutoff": "auto"}
+
+
+def _state(ctx) -> QueryDict:
+    state = QueryDict(mutable=True)
+    for key in _STATE_KEYS:
+        value = ctx.get(key)
+        if value not in (None, "") and _STATE_DEFAULTS.get(key) != value:
+            state[key] = value
+    return state
+
+
+def _link(state, **extra) -> str:
+    q = state.copy()
+    for key, value in extra.items():
+        q[key] = value
+    return "?" + q.urlencode()
+
+
+def _pager(state, offset, page) -> list[dict]:
+    """Numbered pages around this one (the no-JS way on; scrolling loads the same pages)."""
+    current = offset // PAGE_SIZE + 1
+    last = -(-page.passed // PAGE_SIZE) if page.passed else current + (1 if page.has_more else 0)
+    numbers = sorted({1, last, *range(max(1, current - 2), min(last, current + 2) + 1)})
+    return [{"n": n, "url": _link(state, offset=(n - 1) * PAGE_SIZE), "current": n == current,
+             "gap": i > 0 and n - numbers[i - 1] > 1} for i, n in enumerate(numbers)]
+
+
+def _count(page, offset) -> dict:
+    """How many results: exact when the cutoff says or the list ended, "N+" while more may come."""
+    if page.passed is not None:
+        return {"n": page.passed, "plus": False, "relevant": True}
+    return {"n": offset + len(page.hits), "plus": page.has_more, "relevant": False}
+
+
+def _filter_choices() -> dict:
+    cameras = Image.objects.exclude(camera_make="", camera_model="").values_list("camera_make", "camera_model")
+    return {"libraries": list(Library.objects.values_list("name", flat=True)),
+            "cameras": sorted({" ".join(p for p in pair if p) for pair in cameras.distinct()[:200]})}
+
+
 @readable
 @ensure_csrf_cookie  # the image-search POST sends the token from this cookie
 @require_http_methods(["GET", "POST"])
@@ -87,8 +141,8 @@ def search_page(request):
     offset = _int(params.get("offset"), 0, 0, 10_000)
     min_score = _float(params.get("min_score"))
     filters = selectors.Filters(
-        uploaded_after=parse_date(params.get("after") or ""), uploaded_before=parse_date(params.get("before") or ""),
-        taken_after=parse_date(params.get("taken_after") or ""), taken_before=parse_date(params.get("taken_before") or ""),
+        uploaded_after=_day(params.get("after")), uploaded_before=_day(params.get("before")),
+        taken_after=_day(params.get("taken_after")), taken_before=_day(params.get("taken_before")),
         camera=_text(params.get("camera"), 128), library=_text(params.get("library"), 100))
     sort = params.get("sort") if params.get("sort") in selectors.SORTS else "relevance"
     cutoff = "none" if params.get("cutoff") == "none" else "auto"
@@ -120,10 +174,21 @@ def search_page(request):
                                     text=q if q and not (upload or saved or like) else None, cutoff=cutoff)
             ctx.update(page=page, next_offset=offset + PAGE_SIZE if page.has_more else None,
                        prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
-                       searched=True, by_image=bool(upload or saved))
+                       searched=True, by_image=bool(upload or saved),
+                       match_words=selectors.highlight_words(q) if q and not (upload or saved or like) else [])
+            state = _state(ctx)
+            ctx.update(state=state.urlencode(), pages=_pager(state, offset, page), count=_count(page, offset),
+                       next_url=_link(state, offset=offset + PAGE_SIZE) if page.has_more else None,
+                       prev_url=_link(state, offset=max(offset - PAGE_SIZE, 0)) if offset else None,
+                       less_relevant_url=_link(state, cutoff="none"))
     except selectors.BadQuery as exc:
         ctx["error"] = str(exc)
-    return render(request, "search.html", ctx, status=400 if "error" in ctx else 200)
+    status = 400 if "error" in ctx else 200
+    if params.get("fragment"):  # the next page for endless scrolling: its cards and pager only
+        return render(request, "_results_page.html", ctx, status=status)
+    opened = _int(params.get("open"), 0, 0, 2**62)  # a shared lightbox link: that image, wherever it ranks
+    ctx.update(_filter_choices(), opened=Image.objects.filter(pk=opened).select_related("library").first() if opened else None)
+    return render(request, "search.html", ctx, status=status)
 
 
 @readable
@@ -145,6 +210,21 @@ def media(request, path):
         raise Http404("no such file")
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     response = FileResponse(default_storage.open(path, "rb"), content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@readable
+def library_original(request, pk):
+    """A library image's original, read where it lies: only inside its library root, only a format
+    on the allowlist within the pixel limit, sent with that format's type and nosniff."""
+    image = get_object_or_404(Image.objects.select_related("library"), pk=pk, library__isnull=False)
+    try:
+        data, content_type = originals.for_serving(image)
+    except (OSError, ValueError):  # gone, unreadable, outside the root, or refused by the policy
+        raise Http404("the original is not available") from None
+    response = HttpResponse(data, content_type=content_type)
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"
     return response

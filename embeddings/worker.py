@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from rq.worker import SimpleWorker
 
-from . import ingest
-from .jobs import enqueue_ingest
+from . import index_build, ingest, libraries, ocr
+from .jobs import enqueue_ingest, enqueue_ocr
 from .models import Image
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,21 @@ class ModelWorker(SimpleWorker):
         kwargs.setdefault("maintenance_interval", 60)
         super().__init__(*args, **kwargs)
         self._stop_sweeping = threading.Event()
+        # `rqworker embeddings` also reads the OCR queue, last: rq takes jobs in queue order, so
+        # encoding always goes first and OCR only fills idle time.
+        names = self.queue_names()
+        if settings.RQ_QUEUE in names and settings.OCR_QUEUE not in names:
+            self.queues.append(self.queue_class(settings.OCR_QUEUE, connection=self.connection, job_class=self.job_class,
+                                                serializer=self.serializer))
+            self._ordered_queues = self.queues[:]
 
     def sweep(self) -> int:
         """Put back what a killed worker left, and queue pending images whose job was lost."""
         reclaimed = ingest.reclaim_abandoned(self.connection)
         if Image.objects.filter(status=Image.Status.PENDING).exists():
             enqueue_ingest()
+        if ocr.pending_exists():
+            enqueue_ocr()
         return reclaimed
 
     def _safe_sweep(self) -> None:
@@ -47,6 +56,18 @@ class ModelWorker(SimpleWorker):
         while not self._stop_sweeping.wait(max(1.0, settings.CLAIM_LEASE_SECONDS / 2)):
             self._safe_sweep()
 
+    def _library_scanner(self) -> None:
+        # Periodic rescans run beside the jobs, not as one: encoding goes on while a library is
+        # walked. Each library's Redis lock keeps two workers off the same one; `due` spaces them.
+        minutes = settings.LIBRARY_SCAN_MINUTES
+        while minutes and not self._stop_sweeping.wait(min(60.0, minutes * 60)):
+            try:
+                libraries.scan_due(minutes)
+            except Exception as exc:  # never let housekeeping kill the worker
+                log.warning("periodic library scan failed: %s", exc)
+            finally:
+                close_old_connections()
+
     def work(self, *args, burst=False, **kwargs):
         # Imported here: the settings name this class, and importing them must not load torch.
         from .clip.service import get_clip_service
@@ -55,6 +76,11 @@ class ModelWorker(SimpleWorker):
         self._safe_sweep()
         sweeper = threading.Thread(target=self._sweeper, name="clipsearch-sweeper", daemon=True)
         sweeper.start()
+        if not burst:
+            threading.Thread(target=self._library_scanner, name="clipsearch-library-scanner", daemon=True).start()
+            # The host's index file: built or folded here, beside the jobs (one builder per host, an flock).
+            threading.Thread(target=index_build.maintain_forever, args=(self._stop_sweeping,),
+                             name="clipsearch-index-builder", daemon=True).start()
         try:
             result = super().work(*args, burst=burst, **kwargs)
             if burst:

@@ -1,23 +1,22 @@
-// Small progressive enhancements; the search page works without JS for text search.
+// Every page: the theme toggle and the status page's live counts.
 (function () {
-  const form = document.getElementById("search-form");
-  const drop = document.getElementById("drop");
-  const file = document.getElementById("image");
-  if (form && drop && file) {
-    // An image search must be a multipart POST; plain text search stays a GET link.
-    const submitImage = () => {
-      // The token goes only into this POST, never into a GET search URL.
-      const csrf = document.cookie.match(/csrftoken=([^;]+)/);
-      if (csrf) { const i = document.createElement("input"); i.type = "hidden"; i.name = "csrfmiddlewaretoken"; i.value = csrf[1]; form.appendChild(i); }
-      form.method = "post"; form.submit();
-    };
-    form.addEventListener("submit", () => { if (!file.files.length) file.disabled = true; });
-    file.addEventListener("change", () => { if (file.files.length) submitImage(); });
-    ["dragenter", "dragover"].forEach(e => drop.addEventListener(e, ev => { ev.preventDefault(); drop.classList.add("over"); }));
-    ["dragleave", "drop"].forEach(e => drop.addEventListener(e, () => drop.classList.remove("over")));
-    drop.addEventListener("drop", ev => { ev.preventDefault(); if (ev.dataTransfer.files.length) { file.files = ev.dataTransfer.files; submitImage(); } });
-    drop.addEventListener("keydown", ev => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); file.click(); } });
+  // Theme: the toggle shows what is in effect (a choice, else the system's) and remembers a choice.
+  const toggle = document.getElementById("theme-toggle");
+  if (toggle) {
+    const root = document.documentElement;
+    const system = window.matchMedia("(prefers-color-scheme: dark)");
+    const isDark = () => (root.dataset.theme || (system.matches ? "dark" : "light")) === "dark";
+    const show = () => toggle.setAttribute("aria-pressed", String(isDark()));
+    toggle.hidden = false;
+    show();
+    system.addEventListener("change", show);
+    toggle.addEventListener("click", () => {
+      root.dataset.theme = isDark() ? "light" : "dark";
+      try { localStorage.setItem("clipsearch-theme", root.dataset.theme); } catch (e) { /* not remembered */ }
+      show();
+    });
   }
+
   // Status page: refresh the counts while work is pending.
   const status = document.getElementById("status");
   if (status && Number(status.dataset.pending) > 0) {

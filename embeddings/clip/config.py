@@ -20,7 +20,7 @@ SERVICE_ARGS = {
     "CLIP_MODEL_NAME": "model_name", "CLIP_BATCH_SIZE": "batch_size", "CLIP_MAX_WORKERS": "max_workers",
     "CLIP_GPU_MEMORY_THRESHOLD": "gpu_memory_threshold", "CLIP_ENABLE_CACHING": "enable_caching",
     "CLIP_FALLBACK_TO_CPU": "fallback_to_cpu", "CLIP_LOG_LEVEL": "log_level", "CLIP_DEVICE": "device",
-    "CLIP_PRECISION": "precision",
+    "CLIP_PRECISION": "precision", "CLIP_ENGINE": "engine",
 }
 
 

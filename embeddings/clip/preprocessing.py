@@ -116,15 +116,23 @@ class Preprocessor:
     """Fast equivalent of `CLIPImageProcessor(images, return_tensors="pt")["pixel_values"]`.
 
     Built from a CLIPImageProcessor or its config dict (preprocessor_config.json). Supports the
-    CLIP recipe only (resize shortest edge, centre crop, rescale, normalise): anything else raises.
+    CLIP recipe (resize shortest edge, centre crop, rescale, normalise) and SigLIP's (resize to
+    height x width, no crop): anything else raises.
     """
 
     def __init__(self, cfg):
         size, crop = _get(cfg, "size", {"shortest_edge": 224}), _get(cfg, "crop_size", {"height": 224, "width": 224})
         size = {"shortest_edge": size} if isinstance(size, int) else dict(size)
         crop = {"height": crop, "width": crop} if isinstance(crop, int) else dict(crop)
-        if not (size.get("shortest_edge") and crop.get("height") and crop.get("width")
-                and _get(cfg, "do_resize", True) and _get(cfg, "do_center_crop", True)):
+        # "squash" (SigLIP's recipe): resize to height x width, aspect not kept, no crop.
+        # (SigLIP's processors set no crop at all; a CLIP-style config naming a crop size crops by default.)
+        no_crop = _get(cfg, "crop_size") is None or not _get(cfg, "do_center_crop", True)
+        self.squash = bool(size.get("height") and size.get("width") and no_crop and _get(cfg, "do_resize", True))
+        if self.squash:
+            crop = {"height": size["height"], "width": size["width"]}
+            size = {"shortest_edge": min(size["height"], size["width"])}
+        elif not (size.get("shortest_edge") and crop.get("height") and crop.get("width")
+                  and _get(cfg, "do_resize", True) and _get(cfg, "do_center_crop", True)):
             raise ValueError(f"unsupported image processor config (size={size}, crop_size={crop})")
         self.shortest_edge, self.crop = int(size["shortest_edge"]), (int(crop["height"]), int(crop["width"]))
         self.resample = Image.Resampling(int(_get(cfg, "resample", Image.Resampling.BICUBIC)))
@@ -153,6 +161,9 @@ class Preprocessor:
 
     def resize_crop(self, im: Image.Image) -> Image.Image:
         im = _to_rgb(im)
+        if self.squash:
+            size = (self.crop[1], self.crop[0])
+            return im if im.size == size else im.resize(size, resample=self.resample)
         w, h = im.size
         if max(w, h) > MAX_ASPECT * min(w, h):
             # A strip (1 x 100,000 pixels) would be resized to a huge intermediate (224 x 22.4 M)

@@ -1,6 +1,6 @@
 """CLIPService: sync methods for Django and RQ, async ones compatible with the seed's API.
 
-One loaded model per (model, device, precision) per process (clip.loading), shared by every
+One loaded model per (model, device, precision, engine) per process (clip.loading), shared by every
 CLIPService. Embeddings are float32, L2-normalised, whatever precision the model runs in.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 
 from . import loading
 from .config import VALIDATED_CONFIG, is_demo_model
-from .device import choose_device, choose_precision
+from .device import choose_device, choose_engine, choose_precision
 from .preprocessing import open_image
 from .vectors import cosine
 
@@ -35,11 +35,12 @@ class SafeBatch(NamedTuple):
 class CLIPService:
     def __init__(self, model_name=None, batch_size=32, max_workers=4, gpu_memory_threshold=2.0,
                  enable_caching=True, fallback_to_cpu=True, log_level="INFO", device="auto", precision="auto",
-                 draft=True):
+                 draft=True, engine="auto"):
         self.model_name = model_name or VALIDATED_CONFIG["model_name"]
         self.batch_size, self.max_workers = int(batch_size), int(max_workers)
         self.gpu_memory_threshold, self.enable_caching = float(gpu_memory_threshold), enable_caching
         self.fallback_to_cpu, self.requested_device, self.requested_precision = fallback_to_cpu, device, precision
+        self.requested_engine = engine  # auto: ONNX Runtime on the CPU, torch on CUDA (clip.device.choose_engine)
         self.draft = draft  # JPEG draft decoding on the ingest path; False gives exact processor parity
         logger.setLevel(str(log_level).upper())
         self._loaded = None
@@ -47,8 +48,12 @@ class CLIPService:
 
     # -- loading -------------------------------------------------------------------------------
     def _acquire(self, device: str):
-        precision = choose_precision(self.requested_precision, device)
-        return loading.acquire(self.model_name, device, precision, cached=self.enable_caching)
+        engine = choose_engine(self.requested_engine, device, self.requested_precision)
+        if engine == "onnx" and device == "cuda":
+            logger.warning("CLIP_ENGINE=onnx runs on the CPU (this ONNX Runtime build has no CUDA); using the CPU")
+            device = "cpu"
+        precision = choose_precision(self.requested_precision, device, engine)
+        return loading.acquire(self.model_name, device, precision, cached=self.enable_caching, engine=engine)
 
     def load(self):
         if self._loaded is None:

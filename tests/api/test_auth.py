@@ -75,7 +75,7 @@ PRIVATE_SCRIPT = textwrap.dedent("""
         "anon_page": c.get("/").status_code,
         "bad_token": c.get("/api/search", {"q": "a red circle"}, HTTP_AUTHORIZATION="Bearer wrong").status_code,
     }
-    r = c.get("/api/search", {"q": "a red circle", "k": 3}, HTTP_AUTHORIZATION="Bearer " + sys.argv[1])
+    r = c.get("/api/search", {"q": "a red circle", "k": 3, "cutoff": "none"}, HTTP_AUTHORIZATION="Bearer " + sys.argv[1])
     out["token_search"] = r.status_code
     out["token_results"] = len(r.json().get("results", []))
     out["token_status"] = c.get("/api/status", HTTP_AUTHORIZATION="Bearer " + sys.argv[1]).status_code

@@ -6,6 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from embeddings import ingest
 from embeddings.models import Image
+from embeddings.schemas import MAX_Q
 from tests.bad_inputs import corpus
 from tests.support import assert_error, assert_result_list
 
@@ -22,19 +23,21 @@ def test_missing_query_is_4xx(client, indexed_gallery):
     assert_error(client.get("/api/search"), 422, "invalid")
 
 
-@pytest.mark.parametrize("q", ["a red circle " * 769 + "abc",  # exactly 10,000 characters
-                               "x" * 10_000, "красный круг", "赤い丸", "🔴⭕", "a\u0000b", "<script>alert(1)</script>",
+@pytest.mark.parametrize("q", ["a red circle " * 23 + "a",  # exactly MAX_Q (300) characters
+                               "x" * MAX_Q, "й" * MAX_Q, "红" * MAX_Q, "красный круг", "赤い丸", "🔴⭕", "a\u0000b", "<script>alert(1)</script>",
                                "a dog - a cat + a red circle", " + ", "%00%ff", "'; DROP TABLE embeddings_image; --"])
 def test_odd_but_valid_queries_answer(client, indexed_gallery, q):
-    assert len(q) <= 10_000
+    assert len(q) <= MAX_Q
     resp = client.get("/api/search", {"q": q, "k": 3})
     assert resp.status_code == 200, resp.content[:300]
     body = resp.json()
     assert body["query"] == q and len(assert_result_list(body)) == 3
 
 
-def test_over_long_query_is_4xx(client, indexed_gallery):
-    assert_error(client.get("/api/search", {"q": "x" * 10_001}), 422)
+@pytest.mark.parametrize("n", [MAX_Q + 1, 10_000])
+def test_over_long_query_is_4xx(client, indexed_gallery, n):
+    error = assert_error(client.get("/api/search", {"q": "x" * n}), 422, "invalid")
+    assert f"at most {MAX_Q} characters" in error["message"], error
 
 
 @pytest.mark.parametrize("params", [{"k": 0}, {"k": -1}, {"k": 10**9}, {"k": "abc"}, {"k": ""}, {"k": "1.5"},

@@ -63,5 +63,5 @@ def test_delete_image(client, indexed_gallery, auth):
     assert_error(client.get(f"/api/images/{victim}"), 404, "not_found")
     assert_error(client.get(f"/api/images/{victim}/similar"), 404, "not_found")
     assert_error(client.delete(f"/api/images/{victim}", **auth), 404, "not_found")
-    results = client.get("/api/search", {"q": "a red circle", "k": 50}).json()["results"]
+    results = client.get("/api/search", {"q": "a red circle", "k": 50, "cutoff": "none"}).json()["results"]
     assert victim not in [r["id"] for r in results] and len(results) == len(indexed_gallery) - 1

@@ -24,7 +24,7 @@ def png_bytes(size=(32, 32), colour=(200, 30, 30)):
 
 
 def test_search_answers_as_documented(client, indexed_gallery):
-    resp = client.get("/api/search", {"q": "a red circle", "k": 5})
+    resp = client.get("/api/search", {"q": "a red circle", "k": 5, "cutoff": "none"})
     assert resp.status_code == 200, resp.content
     body = resp.json()
     results = assert_result_list(body, k=5)
@@ -46,7 +46,7 @@ def test_search_answers_as_documented(client, indexed_gallery):
 
 
 def test_search_paging_reaches_every_result_once(client, indexed_gallery):
-    url = "/api/search?" + "q=a+blue+square&k=5"
+    url = "/api/search?" + "q=a+blue+square&k=5&cutoff=none"
     seen, pages, scores = [], 0, []
     while url:
         body = client.get(url).json()
@@ -64,14 +64,14 @@ def test_search_paging_reaches_every_result_once(client, indexed_gallery):
     qs = parse_qs(urlsplit(body["next"]).query)
     assert qs["q"] == ["a blue square"] and qs["k"] == ["7"] and qs["offset"] == ["7"] and qs["min_score"] == ["-1"]
     # Exactly at the end: a full last page has no next.
-    last = client.get("/api/search", {"q": "a blue square", "k": 4, "offset": 20}).json()
+    last = client.get("/api/search", {"q": "a blue square", "k": 4, "offset": 20, "cutoff": "none"}).json()
     assert len(last["results"]) == 4 and last["next"] is None
-    beyond = client.get("/api/search", {"q": "a blue square", "k": 4, "offset": 24}).json()
+    beyond = client.get("/api/search", {"q": "a blue square", "k": 4, "offset": 24, "cutoff": "none"}).json()
     assert beyond["results"] == [] and beyond["next"] is None
 
 
 def test_search_min_score(client, indexed_gallery):
-    full = client.get("/api/search", {"q": "a green star", "k": 24}).json()["results"]
+    full = client.get("/api/search", {"q": "a green star", "k": 24, "cutoff": "none"}).json()["results"]
     threshold = (full[5]["score"] + full[6]["score"]) / 2  # between two scores: rounding cannot matter
     body = client.get("/api/search", {"q": "a green star", "k": 24, "min_score": threshold}).json()
     results = assert_result_list(body)
@@ -87,12 +87,12 @@ def test_search_upload_date_filters(client, indexed_gallery):
     Image.objects.filter(pk__in=old).update(uploaded_at=timezone.now() - timedelta(days=30))
     cut = (timezone.now() - timedelta(days=1)).isoformat()
 
-    before = client.get("/api/search", {"q": "a shape", "k": 50, "uploaded_before": cut}).json()
+    before = client.get("/api/search", {"q": "a shape", "k": 50, "uploaded_before": cut, "cutoff": "none"}).json()
     assert sorted(r["id"] for r in assert_result_list(before)) == sorted(old)
-    after = client.get("/api/search", {"q": "a shape", "k": 50, "uploaded_after": cut}).json()
+    after = client.get("/api/search", {"q": "a shape", "k": 50, "uploaded_after": cut, "cutoff": "none"}).json()
     assert sorted(r["id"] for r in assert_result_list(after)) == sorted(im.pk for im in indexed_gallery[10:])
     # Paging through a filtered search still reaches every match once.
-    seen, url = [], f"/api/search?q=a+shape&k=3&uploaded_before={cut.replace('+', '%2B')}"
+    seen, url = [], f"/api/search?q=a+shape&k=3&cutoff=none&uploaded_before={cut.replace('+', '%2B')}"
     while url:
         body = client.get(url).json()
         seen += [r["id"] for r in body["results"]]

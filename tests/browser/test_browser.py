@@ -1,97 +1,20 @@
 """The browser UI in a real headless Chromium driven by Playwright, against pytest-django's live
 server (a thread of this process) on the real Redis and database: text search, paging, "more like
-this", the detail page, search by an uploaded picture, the admin upload and the live status page."""
-import os
+this", the detail page, search by an uploaded picture, the admin upload and the live status page.
+Fixtures: tests/browser/conftest.py."""
 import re
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from demo.metrics import precision_at_k, relevant_ids
-from demo.synth import demo_filename, parse_demo_filename
+from demo.metrics import precision_at_k
+from demo.synth import parse_demo_filename
 from embeddings import ingest
-from tests.support import ROOT, STAFF_PASSWORD, STAFF_USERNAME, jpeg_bytes, make_staff, upload_and_ingest
+from tests.browser.helpers import GALLERY_SIZE, names_where, result_alts, search, shot, skip_without_chromium
+from tests.support import STAFF_PASSWORD, STAFF_USERNAME, make_staff
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-GALLERY_SIZE = 240  # 5 of each colour x shape: the first five of "a red circle" can all be right
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CLIPSEARCH_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"{CHROMIUM} is missing and CLIPSEARCH_REQUIRE_BROWSER=1")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the test (and of the
-# live server thread) are still plain synchronous code.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
+skip_without_chromium()
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def gallery_images():
-    """(jpeg bytes, meta) pairs; image i is shown under the name demo_filename(i, meta)."""
-    from demo.synth import gallery
-
-    return [(jpeg_bytes(img), meta) for img, meta in gallery(GALLERY_SIZE, seed=4242)]
-
-
-@pytest.fixture(scope="module")
-def gallery_files(gallery_images):
-    """(file name, jpeg bytes) pairs of the gallery."""
-    return [(demo_filename(i, meta), data) for i, (data, meta) in enumerate(gallery_images)]
-
-
-def names_where(gallery_images, **attrs):
-    """The file names of the gallery images whose drawn attributes equal `attrs`."""
-    metas = [meta for _, meta in gallery_images]
-    return {demo_filename(i, metas[i]) for i in relevant_ids(metas, **attrs)}
-
-
-@pytest.fixture
-def loaded(redis, gallery_images):
-    return upload_and_ingest(gallery_images, redis)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    context.set_default_timeout(15_000)
-    pg = context.new_page()
-    errors = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
-
-
-def shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def result_alts(page):
-    return page.locator("ul.grid img").evaluate_all("els => els.map(e => e.alt)")
-
-
-def search(page, live_server, text):
-    page.goto(live_server.url + "/")
-    box = page.get_by_label("Search images")
-    box.fill(text)
-    box.press("Enter")
-    expect(page.locator("p.summary")).to_contain_text(f"Results for “{text}”")
 
 
 def test_text_search_more_like_this_and_paging(page, live_server, loaded, gallery_images):
@@ -100,7 +23,7 @@ def test_text_search_more_like_this_and_paging(page, live_server, loaded, galler
     expect(page.locator("p.hint").first).to_be_visible()
     shot(page, "01-search-empty")
 
-    search(page, live_server, "a red circle")
+    search(page, live_server, "a red circle", cutoff="none")  # every image, so paging can reach them all
     alts = result_alts(page)
     assert len(alts) == 24, alts
     # The demo model's precision@5 is about 0.98 on such galleries: allow one miss in five.
@@ -140,8 +63,10 @@ def test_text_search_more_like_this_and_paging(page, live_server, loaded, galler
     assert precision_at_k([like], [names_where(gallery_images, shape=shape)], 5) >= 0.8, (first_alt, like[:5])
     shot(page, "05-more-like-this")
 
-    # The detail page of a result: the image, its facts and similar images.
+    # The detail page of a result (a click opens the lightbox; its Details link the page): the
+    # image, its facts and similar images.
     page.locator("ul.grid img").first.click()
+    page.get_by_role("dialog").get_by_role("link", name="Details").click()
     expect(page.locator("article.detail dl")).to_contain_text("Indexed")
     expect(page.get_by_role("heading", name="Similar images")).to_be_visible()
     assert len(result_alts(page)) == 12

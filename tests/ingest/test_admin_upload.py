@@ -38,7 +38,7 @@ def test_admin_upload_then_worker_indexes_all(staff_client, redis, demo_images, 
     assert api["embedded_with_current_model"] == 50 and api["index"]["size"] == 50
     page = staff_client.get("/status/")
     assert b"Indexed" in page.content and b">50<" in page.content
-    hits = staff_client.get("/api/search", {"q": "a red circle", "k": 5}).json()["results"]
+    hits = staff_client.get("/api/search", {"q": "a red circle", "k": 5, "cutoff": "none"}).json()["results"]
     assert len(hits) == 5
 
 

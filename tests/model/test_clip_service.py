@@ -1,5 +1,7 @@
 """CLIPService on a tiny random CLIP saved to disk (shapes, batching, caching, devices, precision)
-and on the bundled demo model (the `demo` alias, text and image embeddings in one space)."""
+and on the bundled demo model (the `demo` alias, text and image embeddings in one space).
+The torch engine is the reference here (tests that look inside the model pin engine="torch");
+the ONNX Runtime engine is compared with it in test_onnx_engine.py."""
 from __future__ import annotations
 
 import asyncio
@@ -50,7 +52,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def svc(model_dir):
-    return CLIPService(model_dir, batch_size=2, max_workers=2, precision="fp32")
+    return CLIPService(model_dir, batch_size=2, max_workers=2, precision="fp32", engine="torch")
 
 
 def shape_image(colour, shape="circle", size=(120, 90), bg="white"):
@@ -222,14 +224,14 @@ def test_async_does_not_block_event_loop(svc, monkeypatch):
 def test_second_service_shares_the_model(svc, model_dir):
     svc.load()
     before = loading.LOAD_COUNT
-    other = CLIPService(model_dir, precision="fp32", batch_size=7)
+    other = CLIPService(model_dir, precision="fp32", batch_size=7, engine="torch")
     assert other.load() is svc.load()
     assert loading.LOAD_COUNT == before
 
 
 def test_caching_disabled_loads_privately(svc, model_dir):
     before = loading.LOAD_COUNT
-    private = CLIPService(model_dir, precision="fp32", enable_caching=False)
+    private = CLIPService(model_dir, precision="fp32", enable_caching=False, engine="torch")
     assert private.load() is not svc.load()
     assert loading.LOAD_COUNT == before + 1
     assert np.abs(private.embed_texts(["red"]) - svc.embed_texts(["red"])).max() < 1e-6
@@ -240,7 +242,7 @@ def test_concurrent_first_use_loads_once(model_dir, tmp_path):
 
     copy = str(shutil.copytree(model_dir, tmp_path / "copy"))
     before = loading.LOAD_COUNT
-    services = [CLIPService(copy, precision="fp32") for _ in range(4)]
+    services = [CLIPService(copy, precision="fp32", engine="torch") for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
         loaded = list(pool.map(lambda s: s.load(), services))
     assert all(lm is loaded[0] for lm in loaded) and loading.LOAD_COUNT == before + 1
@@ -249,7 +251,7 @@ def test_concurrent_first_use_loads_once(model_dir, tmp_path):
 
 def test_cleanup_frees_the_model(model_dir, tmp_path):
     copy = str(shutil.copytree(model_dir, tmp_path / "copy"))
-    service = CLIPService(copy, precision="fp32")
+    service = CLIPService(copy, precision="fp32", engine="torch")
     ref = weakref.ref(service.load().model)
     assert any(k[0] == copy for k in loading._CACHE)
     service.cleanup()
@@ -308,13 +310,13 @@ def test_precision_choice(monkeypatch):
 
 
 def test_int8_quantises_the_image_tower_only(model_dir):
-    service = CLIPService(model_dir, device="cpu", precision="int8", enable_caching=False)
+    service = CLIPService(model_dir, device="cpu", precision="int8", enable_caching=False, engine="torch")
     model = service.load().model
     qlinear = torch.ao.nn.quantized.dynamic.Linear
     vision = [m for m in model.vision_model.modules() if isinstance(m, (torch.nn.Linear, qlinear))]
     assert vision and all(isinstance(m, qlinear) for m in vision)
     assert not any(isinstance(m, qlinear) for m in model.text_model.modules())
-    fp32 = CLIPService(model_dir, device="cpu", precision="fp32", enable_caching=False)
+    fp32 = CLIPService(model_dir, device="cpu", precision="fp32", enable_caching=False, engine="torch")
     info = service.get_model_info()
     assert info["precision"] == "int8" and info["parameters"] == fp32.get_model_info()["parameters"]
 
@@ -333,7 +335,7 @@ def test_cpu_flag_detection_reads_cpuinfo(monkeypatch, tmp_path):
 
 def test_auto_precision_on_real_load_path(model_dir, monkeypatch):
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
-    service = CLIPService(model_dir, device="cpu", precision="auto", enable_caching=False)
+    service = CLIPService(model_dir, device="cpu", precision="auto", enable_caching=False, engine="torch")
     assert service.get_model_info()["precision"] == "bf16"
     assert next(service.load().model.parameters()).dtype == torch.bfloat16
     e = service.embed_texts(["red"])
@@ -343,8 +345,8 @@ def test_auto_precision_on_real_load_path(model_dir, monkeypatch):
 @pytest.mark.parametrize("name", ["tiny", "demo"])
 def test_bf16_matches_fp32(name, model_dir):
     name = model_dir if name == "tiny" else "demo"
-    fp32 = CLIPService(name, device="cpu", precision="fp32", enable_caching=False)
-    bf16 = CLIPService(name, device="cpu", precision="bf16", enable_caching=False)
+    fp32 = CLIPService(name, device="cpu", precision="fp32", enable_caching=False, engine="torch")
+    bf16 = CLIPService(name, device="cpu", precision="bf16", enable_caching=False, engine="torch")
     texts = TEXTS + ["a small purple ring", "a large black cross", "an orange triangle"]
     images = IMAGES + [shape_image(c, s) for c in ("purple", "orange", "white") for s in ("circle", "square")]
     for a, b in ((fp32.embed_texts(texts), bf16.embed_texts(texts)),
@@ -354,7 +356,7 @@ def test_bf16_matches_fp32(name, model_dir):
 
 
 def test_cuda_oom_falls_back_to_cpu_once(model_dir, monkeypatch, caplog):
-    service = CLIPService(model_dir, precision="fp32", enable_caching=False)
+    service = CLIPService(model_dir, precision="fp32", enable_caching=False, engine="torch")
     service.load().device = "cuda"  # pretend: private instance, the forward below is faked for "cuda"
     real, calls = TorchModel.text_features, []
 
@@ -372,7 +374,7 @@ def test_cuda_oom_falls_back_to_cpu_once(model_dir, monkeypatch, caplog):
 
 
 def test_cuda_oom_raises_without_fallback(model_dir, monkeypatch):
-    service = CLIPService(model_dir, precision="fp32", enable_caching=False, fallback_to_cpu=False)
+    service = CLIPService(model_dir, precision="fp32", enable_caching=False, fallback_to_cpu=False, engine="torch")
     service.load().device = "cuda"
 
     def fake(self, texts):

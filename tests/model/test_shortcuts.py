@@ -1,27 +1,27 @@
 """Every speed shortcut keeps the answers.
 
 Shortcuts: JPEG draft decoding (a reduced DCT scale for photos much larger than the model input),
-the int8 image tower (CLIP_PRECISION=int8) and bf16 (what `auto` picks on CPUs with native bf16).
+the int8 image tower (CLIP_PRECISION=int8), bf16 (what the torch engine's `auto` picks on CPUs with
+native bf16) and the ONNX Runtime engine in fp32 and int8 (CLIP_ENGINE=onnx, `auto` on the CPU).
 Reference: fp32 on a full-size decode. Bars: mean cosine to the reference embedding >= 0.999 on
 the demo model and on the ViT-B/32 architecture, and top-10 overlap >= 0.95 with the reference
 ranking on the demo gallery (random ViT-B/32 weights rank noise, so overlap is checked on the demo
 model only).
 """
 import io
-import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from demo import synth
-from embeddings.clip.config import DEMO_MODEL_DIR
 from embeddings.clip.service import CLIPService
 
 pytestmark = pytest.mark.slow
 
 SIDE = 960  # >= 4x the ViT-B/32 input (224) on both sides, so draft decoding really applies
-SHORTCUTS = [(True, "fp32"), (False, "int8"), (True, "int8"), (True, "bf16")]
+# (draft decoding, precision, engine): torch is the reference engine; ONNX Runtime runs fp32 and int8.
+SHORTCUTS = [(True, "fp32", "torch"), (False, "int8", "torch"), (True, "int8", "torch"), (True, "bf16", "torch"),
+             (True, "fp32", "onnx"), (True, "int8", "onnx")]
 
 
 def _big_jpeg(img) -> bytes:
@@ -35,8 +35,8 @@ def big_jpegs():
     return [_big_jpeg(img) for img, _ in synth.gallery(240, seed=2024)]
 
 
-def _service(name, draft, precision):
-    service = CLIPService(name, device="cpu", precision=precision, enable_caching=False)
+def _service(name, draft, precision, engine="torch"):
+    service = CLIPService(name, device="cpu", precision=precision, enable_caching=False, engine=engine)
     service.draft = draft
     return service
 
@@ -56,11 +56,12 @@ def demo_reference(big_jpegs):
     return images, _top10(ref.embed_texts(QUERIES), images)
 
 
-@pytest.mark.parametrize("draft,precision", SHORTCUTS)
-def test_demo_model_shortcut_keeps_embeddings_and_rankings(big_jpegs, demo_reference, draft, precision):
+@pytest.mark.parametrize("draft,precision,engine", SHORTCUTS)
+def test_demo_model_shortcut_keeps_embeddings_and_rankings(big_jpegs, demo_reference, draft, precision, engine):
     ref_img, ref_top = demo_reference
-    fast = _service("demo", draft, precision)
-    assert fast.get_model_info()["precision"] == precision
+    fast = _service("demo", draft, precision, engine)
+    info = fast.get_model_info()
+    assert info["precision"] == precision and info["engine"] == engine
     fast_img = fast.embed_images(big_jpegs)
     assert (ref_img * fast_img).sum(1).mean() >= 0.999
     fast_top = _top10(fast.embed_texts(QUERIES), fast_img)
@@ -69,32 +70,14 @@ def test_demo_model_shortcut_keeps_embeddings_and_rankings(big_jpegs, demo_refer
 
 
 @pytest.fixture(scope="module")
-def vitb32_dir(tmp_path_factory):
-    """The ViT-B/32 architecture with random weights (computes exactly as the real one).
-
-    The demo model's tokenizer stands in for CLIP's (its ids are all inside ViT-B/32's vocabulary);
-    the image processor's defaults are the openai ones (224 px, CLIP mean and std).
-    """
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
-
-    path = tmp_path_factory.mktemp("vitb32")
-    torch.manual_seed(0)
-    CLIPModel(CLIPConfig()).save_pretrained(path)
-    CLIPTokenizer.from_pretrained(DEMO_MODEL_DIR).save_pretrained(path)
-    CLIPImageProcessorPil().save_pretrained(path)
-    yield str(path)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
 def vitb32_reference(big_jpegs, vitb32_dir):
     data = big_jpegs[::30]  # 8 images of different colours and shapes
     return data, _service(vitb32_dir, False, "fp32").embed_images(data)
 
 
-@pytest.mark.parametrize("draft,precision", SHORTCUTS)
-def test_vitb32_shortcut_keeps_embeddings(vitb32_reference, vitb32_dir, draft, precision):
+@pytest.mark.parametrize("draft,precision,engine", SHORTCUTS)
+def test_vitb32_shortcut_keeps_embeddings(vitb32_reference, vitb32_dir, draft, precision, engine):
     data, ref = vitb32_reference
-    fast = _service(vitb32_dir, draft, precision).embed_images(data)
+    fast = _service(vitb32_dir, draft, precision, engine).embed_images(data)
     assert ref.shape == (8, 512)
     assert (ref * fast).sum(1).mean() >= 0.999

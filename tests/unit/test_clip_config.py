@@ -16,6 +16,7 @@ GOOD = {
     "CLIP_LOG_LEVEL": [("debug", "DEBUG"), ("WARNING", "WARNING"), ("", "INFO")],
     "CLIP_DEVICE": [("cpu", "cpu"), ("CUDA", "cuda"), ("auto", "auto"), ("", "auto")],
     "CLIP_PRECISION": [("fp32", "fp32"), ("bf16", "bf16"), ("FP16", "fp16"), ("auto", "auto"), ("", "auto")],
+    "CLIP_ENGINE": [("onnx", "onnx"), ("Torch", "torch"), ("auto", "auto"), ("", "auto")],
 }
 BAD = {
     "CLIP_BATCH_SIZE": ["0", "-1", "abc", "3.5"],
@@ -26,11 +27,12 @@ BAD = {
     "CLIP_LOG_LEVEL": ["LOUD", "5"],
     "CLIP_DEVICE": ["gpu", "tpu", "mps0"],
     "CLIP_PRECISION": ["int4", "fp64", "half"],
+    "CLIP_ENGINE": ["tensorrt", "ort", "1"],
 }
 KEY = {"CLIP_MODEL_NAME": "model_name", "CLIP_BATCH_SIZE": "batch_size", "CLIP_MAX_WORKERS": "max_workers",
        "CLIP_GPU_MEMORY_THRESHOLD": "gpu_memory_threshold", "CLIP_ENABLE_CACHING": "enable_caching",
        "CLIP_FALLBACK_TO_CPU": "fallback_to_cpu", "CLIP_LOG_LEVEL": "log_level", "CLIP_DEVICE": "device",
-       "CLIP_PRECISION": "precision"}
+       "CLIP_PRECISION": "precision", "CLIP_ENGINE": "engine"}
 
 
 @pytest.mark.parametrize("var,raw,expected", [(v, r, e) for v, cases in GOOD.items() for r, e in cases])
@@ -50,7 +52,7 @@ def test_defaults_from_empty_environment():
     cfg = load_config({})
     assert cfg == {"model_name": clip_config.DEFAULT_MODEL_NAME, "batch_size": 32, "max_workers": 4,
                    "gpu_memory_threshold": 2.0, "enable_caching": True, "fallback_to_cpu": True,
-                   "log_level": "INFO", "device": "auto", "precision": "auto"}
+                   "log_level": "INFO", "device": "auto", "precision": "auto", "engine": "auto"}
 
 
 def test_config_error_is_value_error():

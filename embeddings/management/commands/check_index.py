@@ -46,8 +46,7 @@ class Command(BaseCommand):
         problems = len(missing_in_index) + len(orphaned) + unembedded + len(lost_files) + abandoned
         if problems and fix:
             reclaimed = ingest.reclaim_abandoned(redis)
-            index.rebuild()
-            index.save()
+            index.rebuild()  # a new file beside the one web processes serve; they swap it in
             n = services.enqueue_missing(settings.MODEL_KEY)
             if lost_files:
                 Image.objects.filter(id__in=lost_files).update(status=Image.Status.FAILED,

@@ -1,15 +1,24 @@
-from django.conf import settings
-from django.core.management.base import BaseCommand
+import time
 
-from embeddings import selectors
-from embeddings.index import get_index
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from embeddings import index_build
+from embeddings.index_kinds import KINDS
 
 
 class Command(BaseCommand):
-    help = "Rebuild the FAISS index of the current model from the database and save it."
+    help = ("Build the index file of the current model afresh from the database (retraining) and publish it; "
+            "running web processes keep answering from the old file and swap the new one in.")
 
-    def handle(self, **options):
-        index = get_index(settings.MODEL_KEY, selectors.model_info()["embedding_dim"])
-        index.rebuild()
-        index.save()
-        self.stdout.write(f"rebuilt {index.kind} index: {len(index.ids)} vectors -> {index.path}")
+    def add_arguments(self, parser):
+        parser.add_argument("--kind", choices=KINDS, help="build this kind (default: CLIPSEARCH_INDEX_KIND, auto by size)")
+
+    def handle(self, kind=None, **options):
+        dim = index_build.dim_of(settings.MODEL_KEY)
+        if dim is None:
+            raise CommandError(f"no embeddings for {settings.MODEL_KEY} yet: nothing to build")
+        started = time.perf_counter()
+        meta = index_build.build(settings.MODEL_KEY, dim, kind=kind, retrain=True, blocking=True)
+        self.stdout.write(f"rebuilt {meta['kind']} index: {meta['n']} vectors in {time.perf_counter() - started:.1f} s "
+                          f"-> {index_build.root_for(settings.MODEL_KEY)}")

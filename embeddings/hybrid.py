@@ -1,0 +1,108 @@
+"""A text query's one ranking: its meaning (CLIP hits from the index) and its keyword matches
+(OCR text, names) fused, "quoted" phrases enforced, and the list ended where relevance drops.
+The rules are the pure functions of embeddings.ranking; this module gathers their inputs."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Max, Min
+
+from . import keywords, ranking
+from .index import to_vectors
+from .models import Embedding, Image
+from .query import keyword_terms
+
+POOL = 200  # candidates per side: the cutoff and the fusion look this far down
+BACKGROUND_SIZE = 256
+
+_cache: dict[str, tuple[int, np.ndarray]] = {}
+_cache_lock = threading.Lock()
+
+
+def background(model_key: str) -> np.ndarray:
+    """Vectors of a random sample of the gallery (what an unrelated image looks like to a query).
+
+    Drawn with a seed from the newest embedding's id, so every web process draws the same sample
+    for the same gallery (pages of one search agree) and a new one once the gallery changes."""
+    agg = Embedding.objects.filter(model_name=model_key).aggregate(lo=Min("id"), hi=Max("id"))
+    lo, hi = agg["lo"], agg["hi"]
+    if hi is None:
+        return np.zeros((0, 1), np.float32)
+    with _cache_lock:
+        cached = _cache.get(model_key)
+        if cached and cached[0] == hi:
+            return cached[1]
+    rows = Embedding.objects.filter(model_name=model_key)
+    if hi - lo + 1 > BACKGROUND_SIZE * 2:
+        rng = np.random.default_rng(hi)
+        ids = rng.choice(np.arange(lo, hi + 1), size=BACKGROUND_SIZE * 2, replace=False)
+        rows = rows.filter(id__in=[int(i) for i in ids])
+    blobs = list(rows.order_by("id").values_list("vector", flat=True)[:BACKGROUND_SIZE])
+    matrix = to_vectors(blobs) if blobs else np.zeros((0, 1), np.float32)
+    with _cache_lock:
+        _cache[model_key] = (hi, matrix)
+    return matrix
+
+
+def cosines_for(vector, ids) -> dict[int, float]:
+    """Cosines of the query to these images' stored vectors (for keyword matches the index did not list)."""
+    rows = Embedding.objects.filter(model_name=settings.MODEL_KEY, image_id__in=list(ids))
+    pairs = list(rows.values_list("image_id", "vector"))
+    if not pairs:
+        return {}
+    scores = to_vectors([v for _, v in pairs]) @ np.asarray(vector, np.float32)
+    return {i: float(s) for (i, _), s in zip(pairs, scores)}
+
+
+@dataclass
+class Ranked:
+    image: Image
+    score: float  # the fused score, on the cosine scale
+    matched: list[str]
+
+
+def rank(vector, meaning: list[tuple[Image, float]], text: str, rows, min_score=None, cutoff="auto", total=None):
+    """(the fused list best first, how many passed the cutoff or None).
+
+    `meaning`: the index's best (image, cosine) pairs; `rows`: the images the query may return
+    (filters applied). With "quoted" phrases only images containing them are candidates, looked
+    up through the keyword index however far down the meaning ranking they lie."""
+    terms = keyword_terms(text)
+    images = {im.pk: im for im, _ in meaning}
+    cos = {im.pk: s for im, s in meaning}
+    if terms.required:
+        rows = rows.filter(keywords.phrase_filter(terms))
+        images = {im.pk: im for im in rows.select_related("library")[: POOL * 5]}
+        cos = {}
+    matches = keywords.match(rows, terms.text, limit=POOL, total=total)
+    extra = [i for i in matches.scores if i not in images]
+    if extra:
+        images.update({im.pk: im for im in rows.filter(pk__in=extra).select_related("library")})
+    if terms.required or terms.excluded:
+        images = {i: im for i, im in images.items() if keywords.phrase_ok(im.keywords, terms)}
+    missing = [i for i in images if i not in cos]
+    if missing:
+        cos.update(cosines_for(vector, missing))
+    cos = {i: c for i, c in cos.items() if i in images}
+    if not cos:
+        return [], (0 if cutoff == "auto" and min_score is None else None)
+    bg = background(settings.MODEL_KEY)
+    bg_scores = bg @ np.asarray(vector, np.float32) if bg.shape[1] == len(vector) else np.zeros(0)
+    s = ranking.scale(cos.values(), bg_scores)
+    fused = ranking.fuse(cos, matches.scores, s)
+    threshold = ranking.meaning_threshold(s)
+    out = []
+    for i in ranking.order(fused):
+        kw = matches.scores.get(i, 0.0)
+        if min_score is not None and fused[i] < min_score:
+            continue
+        if min_score is None and cutoff == "auto" and not ranking.passes(cos[i], kw, threshold):
+            continue
+        why = keywords.why(images[i], matches.words, terms) if kw or terms.required else []
+        matched = (["meaning"] if cos[i] >= threshold or not why else []) + why
+        out.append(Ranked(images[i], min(fused[i], 1.0), matched))
+    passed = len(out) if (cutoff == "auto" and min_score is None) else None
+    return out, passed
