@@ -140,11 +140,11 @@ VARS = [
         shown=f"`{DEFAULT_MODEL_NAME}` (`demo` in `make demo` and tests)"),
     Var("CLIP_DEVICE", "auto", choice("auto", "cpu", "cuda"), "`auto`, `cpu`, `cuda`"),
     Var("CLIP_PRECISION", "auto", choice("auto", "fp32", "bf16", "fp16", "int8"),
-        "`auto` (bf16 on CPUs with native bf16, fp16 on CUDA, else fp32), `fp32`, `bf16`, `fp16`, `int8` "
-        "(CPU: image tower quantised to int8; measured here 1.25x (12 MP) to 1.67x (0.3 MP) the fp32 ingest "
-        "rate, cosine to fp32 0.9998)"),
+        "`auto` (CPU: int8 on ONNX Runtime; with `CLIP_ENGINE=torch` bf16 on CPUs with native bf16, else fp32; "
+        "fp16 on CUDA), `fp32`, `bf16`, `fp16`, `int8` (CPU: image tower quantised to int8, cosine to fp32 "
+        ">= 0.9998; the text tower stays fp32)"),
     Var("CLIP_ENGINE", "auto", choice("auto", "torch", "onnx"), "`auto` (ONNX Runtime on the CPU, torch on "
-        "CUDA), `torch`, `onnx`"),
+        "CUDA and for bf16/fp16), `torch`, `onnx` (the towers exported once, cached in `<data dir>/onnx`)"),
     Var("CLIP_BATCH_SIZE", 32, integer(1), "images per forward pass"),
     Var("CLIP_MAX_WORKERS", 4, integer(1), "decode threads"),
     Var("CLIP_GPU_MEMORY_THRESHOLD", 2.0, number(0.0), "GB free needed to choose CUDA"),

@@ -338,7 +338,7 @@ api.add_router("/libraries", "embeddings.api_libraries.router")
 
 # ---- bulk actions of the search page's selection (one request, one transaction) --------------
 def _existing(ids):
-    found = list(Image.objects.filter(pk__in=[i for i in set(ids) if 0 < i < 2**63]))
+    found = list(Image.objects.filter(pk__in=set(ids)))
     known = {im.pk for im in found}
     return found, sorted(known), sorted(set(ids) - known)
 

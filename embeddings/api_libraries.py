@@ -15,7 +15,8 @@ def library_list(request):
     return list(libraries.with_counts())
 
 
-@router.post("/{library_id}/scan", response={202: ScanQueuedOut, **writes(404, 409)}, auth=WRITE, summary="Scan a library now")
+@router.post("/{int:library_id}/scan", response={202: ScanQueuedOut, **writes(404, 409)}, auth=WRITE,
+             summary="Scan a library now")
 def library_scan(request, library_id: int):
     library = libraries.with_counts().filter(pk=library_id).first() if 0 < library_id < 2**63 else None
     if library is None:

@@ -78,6 +78,8 @@ def allowed_format(data: bytes) -> str | None:
 
 def refused_name(data: bytes) -> str | None:
     """A person's name for a format we recognise and refuse, or None."""
+    if data.endswith(b"TRUEVISION-XFILE.\x00"):  # before the magic numbers: a TGA may start like a cursor
+        return "TGA (Targa)"
     for magic, name in REFUSED:
         if data.startswith(magic):
             return name
@@ -85,8 +87,6 @@ def refused_name(data: bytes) -> str | None:
         return FTYP_BRANDS.get(data[8:12], "an ISO media file (MP4, HEIF …)")
     if data[:4] == b"RIFF":
         return "RIFF (not WebP)"
-    if data.endswith(b"TRUEVISION-XFILE.\x00"):
-        return "TGA (Targa)"
     if data[:1] == b"\x0a" and data[1:2] in b"\x00\x02\x03\x04\x05" and data[2:3] == b"\x01":
         return "PCX"
     if re.match(rb"P[1-7]\s", data[:3]):

@@ -79,10 +79,15 @@ def decode(data: bytes, *, draft_target: int | None = None) -> PILImage.Image:
     try:
         return open_image(data, formats=[fmt], max_pixels=settings.MAX_IMAGE_PIXELS,
                           draft=draft_target is not None, target=draft_target or 224)
-    except ValueError as exc:
-        raise RejectedImage(readable(exc, fmt)) from None
-    except MemoryError as exc:
-        raise RejectedImage(readable(exc, fmt)) from None
+    except (ValueError, MemoryError) as exc:
+        reason = readable(exc, fmt)
+        if reason.startswith("not a recognised image format"):  # open_image's words for any format
+            reason = f"the file starts like a {fmt} image but is not a valid one"
+        elif reason.startswith("corrupt or truncated image: "):  # the upload path's words, for one wording
+            reason = f"the file is damaged or not a readable {fmt} image ({reason.split(': ', 1)[1]})"
+        elif "decompression bomb" in reason:
+            reason = f"the image has too many pixels (more than {settings.MAX_IMAGE_PIXELS:,}; a possible decompression bomb)"
+        raise RejectedImage(reason) from None
 
 
 @dataclass

@@ -20,6 +20,7 @@ from .index_catchup import CatchUp
 from .index_delta import Delta
 from .index_file import IndexFileError, Snapshot, current_token
 from .index_kinds import FLAT, IVF, PQ, build_faiss  # noqa: F401 - for callers and benchmarks
+from .index_rows import IndexRows
 from .index_signal import bump_generation, generation_key, read_generation  # noqa: F401 - callers import them here
 from .models import Embedding
 
@@ -45,16 +46,14 @@ class View:
     delta: tuple
 
 
-class VectorIndex:
+class VectorIndex(IndexRows):
     def __init__(self, model_key: str, dim: int):
-        self.model_key, self.dim = model_key, dim
+        super().__init__(dim)
+        self.model_key = model_key
         self.root = index_build.root_for(model_key)
         self.path = self.root
         self._sync_lock = threading.Lock()
         self._view: View | None = None
-        self.base: Snapshot | None = None
-        self.alive, self.hidden = None, 0
-        self.delta = Delta(dim)
         self.catchup = CatchUp(self)
         self.token = None
         self.generation = None
@@ -66,11 +65,16 @@ class VectorIndex:
 
     # ---- reading the host's file ---------------------------------------------------------------
     def _load_file(self, token) -> None:
-        try:
-            snap = Snapshot.open(self.root, self.dim)
-        except IndexFileError as exc:
-            snap, self.note = None, f"index file unusable ({exc}); serving from memory until it is rebuilt"
-            log.warning("%s: %s", self.root, self.note)
+        for _ in range(3):
+            try:
+                snap = Snapshot.open(self.root, self.dim)
+                break
+            except IndexFileError as exc:
+                snap, self.note = None, f"index file unusable ({exc}); serving from memory until it is rebuilt"
+                if current_token(self.root) == token:
+                    log.warning("%s: %s", self.root, self.note)
+                    break
+                token = current_token(self.root)  # replaced (and the old one removed) while we opened it
         self.token = token  # a broken file is not retried until a new one is published
         if snap is not None:
             self._rebase(snap)
@@ -135,43 +139,6 @@ class VectorIndex:
         self._background = threading.Thread(target=run, name="clipsearch-index", daemon=True)
         self._background.start()
 
-    # ---- changing the rows (under the sync lock) ----------------------------------------------------
-    def add_rows(self, emb_ids, image_ids, vectors) -> None:
-        """New vectors; each hides an older vector of its image, in the file or the delta."""
-        emb_ids, image_ids = np.asarray(emb_ids, np.int64), np.asarray(image_ids, np.int64)
-        if not len(emb_ids):
-            return
-        keep = np.ones(len(emb_ids), bool)
-        if self.base is not None:
-            rows = self.base.row_of(image_ids)
-            inside = rows >= 0
-            file_emb = np.where(inside, np.asarray(self.base.emb_ids)[np.maximum(rows, 0)], -1)
-            keep = emb_ids > file_emb  # the file's own row, or an older one, adds nothing
-            self._hide_rows(rows[inside & keep])
-        self.delta.add(emb_ids[keep], image_ids[keep], np.asarray(vectors)[keep])
-
-    def remove_images(self, image_ids) -> None:
-        if self.base is not None:
-            rows = self.base.row_of(image_ids)
-            self._hide_rows(rows[rows >= 0])
-        self.delta.remove_images(image_ids)
-
-    def remove_embeddings(self, emb_ids) -> None:
-        """Rows whose Embedding is gone from the database (found by a count check)."""
-        if self.base is not None:
-            self._hide_rows(np.nonzero(np.isin(self.base.emb_ids, emb_ids))[0])
-        self.delta.remove_embeddings(emb_ids)
-
-    def _hide_rows(self, rows) -> None:
-        rows = np.asarray(rows, np.int64)
-        rows = rows[self.alive[rows]]
-        self.alive[rows] = False
-        self.hidden += len(rows)
-
-    def known_embeddings(self) -> np.ndarray:
-        file_part = np.asarray(self.base.emb_ids)[self.alive] if self.base is not None else np.empty(0, np.int64)
-        return np.concatenate([file_part, self.delta.live_embeddings()])
-
     def _publish(self) -> None:
         self._view = View(self.base, self.alive, self.hidden, self.delta.view())
 
@@ -230,15 +197,6 @@ class VectorIndex:
     @property
     def kind(self) -> str:
         return self.base.kind if self.base is not None else FLAT
-
-    @property
-    def ids(self) -> np.ndarray:
-        """Image ids this process would find, ascending."""
-        file_part = np.asarray(self.base.ids)[self.alive] if self.base is not None else np.empty(0, np.int64)
-        return np.union1d(file_part, self.delta.live_images())
-
-    def size(self) -> int:
-        return (self.base.n - self.hidden if self.base is not None else 0) + self.delta.live
 
     def stats(self) -> dict:
         return {"kind": self.kind, "size": self.size(), "path": str(self.root),

@@ -190,7 +190,8 @@ class Snapshot:
             return np.empty(0, np.int64), np.empty(0, np.float32)
         q = np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1)
         if self.kind == PQ:
-            _, labels = self.index.search(q, min(self.n, index_kinds.rerank_candidates(fetch)))
+            # Dead rows are few and scattered: over-fetching by their count (not tenfold) keeps the re-rank small.
+            _, labels = self.index.search(q, min(self.n, index_kinds.rerank_candidates(k) + hidden))
             rows = np.sort(labels[0][labels[0] >= 0])
             rows = rows[alive[rows]]
             scores = self.vectors[rows].astype(np.float32) @ q[0]  # exact re-rank from the fp16 rows

@@ -32,7 +32,8 @@ _EDGE_PUNCT = "\"'`“”‘’«»()[]{}<>,;:!?¿¡"
 def normalise(text: str | None) -> str:
     """Lower case, accents stripped, whitespace collapsed: "Café  ROMA" -> "cafe roma"."""
     decomposed = unicodedata.normalize("NFKD", text or "")
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    # Control characters (NUL among them, which PostgreSQL refuses in text) become spaces.
+    plain = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in decomposed if not unicodedata.combining(ch))
     return _SPACE.sub(" ", plain.casefold()).strip()
 
 
@@ -109,20 +110,23 @@ def match(rows, text: str, limit: int = 200, total: int | None = None) -> Keywor
     """The `limit` best keyword matches among `rows` (an Image queryset) for the words of `text`.
 
     A word weighs its inverse document frequency, so that a word or number found in one image
-    counts more than one found in hundreds; a word that nothing contains still weighs (the query
-    asked for it), so an image matching half the words scores about a half."""
+    counts more than one found in hundreds. A word that no image contains weighs nothing: it is
+    left to the meaning side ("receipt" in "espresso receipt" describes, "espresso" is printed)."""
     found = words(text)
     if not found:
         return KeywordMatches({}, [])
     total = max(total or rows[:COUNT_CAP].count(), 1)
     counts = {w: rows.filter(contains(w))[:COUNT_CAP].count() for w in found}
-    weights = {w: math.log(1 + total / (1 + n)) for w, n in counts.items()}
+    weights = {w: math.log(1 + total / (1 + n)) for w, n in counts.items() if n}
+    if not weights:
+        return KeywordMatches({}, [])
+    found = [w for w in found if w in weights]
     norm = sum(weights.values())
     # Candidates from the rarest word on, so that a word in one image is never crowded out by
     # one in thousands; a common word's matches are capped (it weighs little anyway).
     docs: dict[int, str] = {}
     for w in sorted(found, key=counts.get):
-        if counts[w] and len(docs) < limit * 5:
+        if len(docs) < limit * 5:
             docs.update(rows.filter(contains(w)).values_list("id", "keywords")[: limit * 2])
     scores = {}
     for pk, doc in docs.items():

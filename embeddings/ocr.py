@@ -2,10 +2,10 @@
 indexed image once, after its CLIP encoding, and never delays it.
 
 How it stays out of CLIP's way: the OCR job sits on its own queue, which workers read after the
-embeddings queue; the reading itself runs in a background thread of the worker at the lowest CPU
-priority (Linux nice is per thread, and ONNX Runtime's pool threads inherit it), so an encoding
-batch that arrives meanwhile gets the CPU; and the job hands the worker back as soon as an
-encoding job waits, leaving the thread to go on underneath. Each image is claimed by a Redis key
+embeddings queue; the reading itself runs in a background thread of the worker at a low CPU
+priority (Linux nice is per thread, and ONNX Runtime's pool threads inherit it); the job hands the
+worker back as soon as an encoding job waits, and the reader, having finished the image in hand,
+waits while the worker encodes. Each image is claimed by a Redis key
 with a lifetime, so two workers never read the same image and a killed worker's image is read
 again later; one that kept killing the reader fails after MAX_TRIES.
 """
@@ -33,8 +33,11 @@ CLAIM_SECONDS = 300
 MAX_TRIES = 3
 JOB_SECONDS = 60  # a job waits this long for the reader, then queues its successor
 
+NICE = 10  # the reader's CPU priority: CLIP's threads get ~90% of a contended core, and the reader also pauses
 _engine = None
 _engine_lock = threading.Lock()
+# Set by the worker while it runs an encoding job: the reader finishes its image, then waits.
+encoding = threading.Event()
 
 
 def engine():
@@ -49,8 +52,28 @@ def engine():
                          for k, v in (("intra_op_num_threads", threads), ("inter_op_num_threads", 1))}
             # "max": scale only large pictures down for detection; the default ("min") blows
             # small ones up to 736 px, which costs a second per thumbnail-sized image.
-            _engine = RapidOCR(det_limit_side_len=960, det_limit_type="max", **per_model)
+            _engine = _without_spinning(lambda: RapidOCR(det_limit_side_len=960, det_limit_type="max", **per_model))
     return _engine
+
+
+def _without_spinning(make):
+    """Build the engine with ONNX Runtime's idle spinning off: by default its pool threads spin
+    between runs, taking CPU from a CLIP batch that is being encoded meanwhile. RapidOCR builds its
+    sessions' options itself, so its builder is wrapped for the duration of the call."""
+    from rapidocr_onnxruntime.utils import infer_engine
+
+    original = infer_engine.OrtInferSession._init_sess_opts
+
+    def quiet(config):
+        options = original(config)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return options
+
+    infer_engine.OrtInferSession._init_sess_opts = staticmethod(quiet)
+    try:
+        return make()
+    finally:
+        infer_engine.OrtInferSession._init_sess_opts = staticmethod(original)
 
 
 def read_text(picture) -> str:
@@ -86,6 +109,14 @@ def _store(image: Image, text: str | None, ok: bool) -> None:
         ocr_text=text, ocr_status=Image.OcrStatus.DONE if ok else Image.OcrStatus.FAILED, keywords=keywords.document(image))
 
 
+def _let_clip_go_first(queued_wait: float = 5.0) -> None:
+    """Wait while this process encodes, and (a few seconds at most, the time for the worker to
+    pick it up) while an encoding job is queued: new images become searchable by meaning first."""
+    deadline = time.monotonic() + queued_wait
+    while encoding.is_set() or (time.monotonic() < deadline and clip_work_waiting()):
+        time.sleep(0.05)
+
+
 def run_pending(stop: threading.Event | None = None, redis=None) -> dict:
     """Read every image waiting for OCR (until `stop` is set). One bad image fails alone."""
     redis = redis or redis_connection()
@@ -97,6 +128,7 @@ def run_pending(stop: threading.Event | None = None, redis=None) -> dict:
         if not batch:
             break
         for image in batch:
+            _let_clip_go_first()
             if stop and stop.is_set():
                 break
             if not _claim(redis, image.pk):
@@ -131,7 +163,7 @@ class _Reader:
 
     def _run(self) -> None:
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
         except (AttributeError, OSError):
             pass  # not Linux: the queue order alone keeps CLIP first
         try:
@@ -156,6 +188,8 @@ def job(max_seconds: float = JOB_SECONDS) -> dict:
     """The OCR job: start the reader, and wait for it while no encoding job waits (so that a
     burst worker ends only when the text is read). When one waits, or after `max_seconds`,
     queue the next OCR job and return, the reader going on underneath."""
+    if not settings.OCR_ENABLED:
+        return {"disabled": True}  # a job queued before OCR was turned off
     thread = reader.ensure()
     deadline = time.monotonic() + max_seconds
     while thread.is_alive():

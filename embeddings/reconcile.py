@@ -36,8 +36,8 @@ def _delete_thumbnails(names) -> None:
 
 
 class Reconciler:
-    def __init__(self, library, files: dict, skipped: list):
-        self.library, self.files = library, files
+    def __init__(self, library, files: dict, skipped: list, reread=None):
+        self.library, self.files, self.reread = library, files, reread  # reread(path, size, mtime) -> a full Read
         self.counts = dict.fromkeys(COUNTS, 0)
         self.skipped: list[tuple[str, str]] = []
         for path, reason in skipped:
@@ -61,18 +61,21 @@ class Reconciler:
     def to_read(self) -> list[str]:
         """The files that must be opened: new, or with another size or mtime than last time.
         A file that failed last time and has not changed since fails again unread."""
-        todo = []
+        todo, dup_shas = [], set()
         for path, (size, mtime) in self.files.items():
             k = self.known.get(path)
             if k and k[1] == size and k[2] == mtime:
                 self.counts["unchanged"] += 1
                 continue
             old = self.remembered.get(path)
-            if not k and isinstance(old, list) and len(old) == 3 and old[:2] == [size, mtime]:
-                self._skip(path, old[2])
-                self.new_remembered[path] = old
-                continue
+            if not k and isinstance(old, list) and len(old) in (3, 4) and old[:2] == [size, mtime]:
+                if len(old) == 3:
+                    self._skip(path, old[2])
+                    self.new_remembered[path] = old
+                    continue
+                dup_shas.add(old[3])  # a duplicate last time: hashed again (its twin may be gone), not decoded
             todo.append(path)
+        self.skip_inspect = self.skip_inspect | dup_shas
         return sorted(todo)
 
     def apply(self, chunk) -> None:
@@ -106,10 +109,14 @@ class Reconciler:
                     unused_thumbs.append(r.thumbnail)
                 elif owner or r.sha256 in self.taken:
                     dups.append((r.path, owner[0] if owner else self.taken[r.sha256]))
+                    self.new_remembered[r.path] = [r.size, r.mtime_ns, "duplicate", r.sha256]
                     unused_thumbs.append(r.thumbnail)
-                elif r.info is None:  # bytes skipped as known, yet no image holds them now (deleted meanwhile)
-                    self._skip(r.path, "changed during the scan; it is read again at the next scan")
                 else:
+                    if r.info is None:  # hashed only, as a known image's bytes; that image is gone now
+                        r = self.reread(r.path, r.size, r.mtime_ns)
+                        if r.error:
+                            self._skip(r.path, r.error)
+                            continue
                     image = self._new(r)
                     new.append(image)
                     self.taken[r.sha256] = image

@@ -155,7 +155,7 @@ def scan(library, progress=None, tick=None) -> dict:
         what = "does not exist" if not os.path.lexists(library.root) else "is not a folder"
         raise Refused(f"the folder {library.root} {what} (is the disk connected?): nothing was removed")
     files, skipped = walk(root)
-    rec = Reconciler(library, files, skipped)
+    rec = Reconciler(library, files, skipped, reread=lambda path, size, mtime: read_one(root, path, size, mtime, ()))
     if not files and rec.known:
         raise Refused(f"the folder {library.root} holds no images while the library had {len(rec.known)}: "
                       "nothing was removed (is the disk connected?)")

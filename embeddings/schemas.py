@@ -3,7 +3,7 @@ them. Output fields that are URLs resolve against the request, so links are abso
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import ModelSchema, Schema
 from pydantic import Field, StrictFloat, StrictInt
@@ -312,7 +312,8 @@ class ScanQueuedOut(Schema):
 class BulkIdsIn(Schema):
     """Images chosen together (the search page's selection)."""
 
-    ids: list[StrictInt] = Field(..., min_length=1, max_length=1000)  # strict: `false` is not an id
+    # strict: `false` is not an id; bounded: an id past the database's integers is a 422, not "missing"
+    ids: list[Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]] = Field(..., min_length=1, max_length=1000)
 
 
 class BulkOut(Schema):

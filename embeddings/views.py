@@ -8,14 +8,15 @@ from functools import wraps
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse, QueryDict
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.dateparse import parse_date
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
-from . import originals, selectors
+from . import originals, search_links, selectors
 from .models import Image, Library
 
 PAGE_SIZE = 24
@@ -85,48 +86,15 @@ def _saved_query_vector(request, key):
     return np.frombuffer(base64.b64decode(raw), dtype=np.float32)
 
 
-# What a search is made of, as it travels in links: pager, next-page fetches, lightbox URLs.
-_STATE_KEYS = ("q", "like", "qi", "min_score", "after", "before", "taken_after", "taken_before", "camera", "library",
-               "sort", "cutoff")
-_STATE_DEFAULTS = {"sort": "relevance", "cutoff": "auto"}
-
-
-def _state(ctx) -> QueryDict:
-    state = QueryDict(mutable=True)
-    for key in _STATE_KEYS:
-        value = ctx.get(key)
-        if value not in (None, "") and _STATE_DEFAULTS.get(key) != value:
-            state[key] = value
-    return state
-
-
-def _link(state, **extra) -> str:
-    q = state.copy()
-    for key, value in extra.items():
-        q[key] = value
-    return "?" + q.urlencode()
-
-
-def _pager(state, offset, page) -> list[dict]:
-    """Numbered pages around this one (the no-JS way on; scrolling loads the same pages)."""
-    current = offset // PAGE_SIZE + 1
-    last = -(-page.passed // PAGE_SIZE) if page.passed else current + (1 if page.has_more else 0)
-    numbers = sorted({1, last, *range(max(1, current - 2), min(last, current + 2) + 1)})
-    return [{"n": n, "url": _link(state, offset=(n - 1) * PAGE_SIZE), "current": n == current,
-             "gap": i > 0 and n - numbers[i - 1] > 1} for i, n in enumerate(numbers)]
-
-
-def _count(page, offset) -> dict:
-    """How many results: exact when the cutoff says or the list ended, "N+" while more may come."""
-    if page.passed is not None:
-        return {"n": page.passed, "plus": False, "relevant": True}
-    return {"n": offset + len(page.hits), "plus": page.has_more, "relevant": False}
+def _cameras() -> list[str]:
+    pairs = Image.objects.exclude(camera_make="", camera_model="").values_list("camera_make", "camera_model")
+    return sorted({" ".join(p for p in pair if p) for pair in pairs.distinct()[:200]})
 
 
 def _filter_choices() -> dict:
-    cameras = Image.objects.exclude(camera_make="", camera_model="").values_list("camera_make", "camera_model")
+    # The camera suggestions scan the images table: kept a minute per process, not read per page view.
     return {"libraries": list(Library.objects.values_list("name", flat=True)),
-            "cameras": sorted({" ".join(p for p in pair if p) for pair in cameras.distinct()[:200]})}
+            "cameras": cache.get_or_set("clipsearch:cameras", _cameras, 60)}
 
 
 @readable
@@ -176,24 +144,26 @@ def search_page(request):
                        prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
                        searched=True, by_image=bool(upload or saved),
                        match_words=selectors.highlight_words(q) if q and not (upload or saved or like) else [])
-            state = _state(ctx)
-            ctx.update(state=state.urlencode(), pages=_pager(state, offset, page), count=_count(page, offset),
-                       next_url=_link(state, offset=offset + PAGE_SIZE) if page.has_more else None,
-                       prev_url=_link(state, offset=max(offset - PAGE_SIZE, 0)) if offset else None,
-                       less_relevant_url=_link(state, cutoff="none"))
+            state = search_links.state(ctx)
+            ctx.update(state=state.urlencode(), pages=search_links.pages(state, offset, page, PAGE_SIZE),
+                       count=search_links.count(page, offset),
+                       next_url=search_links.link(state, offset=offset + PAGE_SIZE) if page.has_more else None,
+                       prev_url=search_links.link(state, offset=max(offset - PAGE_SIZE, 0)) if offset else None,
+                       less_relevant_url=search_links.link(state, cutoff="none"))
     except selectors.BadQuery as exc:
         ctx["error"] = str(exc)
     status = 400 if "error" in ctx else 200
     if params.get("fragment"):  # the next page for endless scrolling: its cards and pager only
         return render(request, "_results_page.html", ctx, status=status)
     opened = _int(params.get("open"), 0, 0, 2**62)  # a shared lightbox link: that image, wherever it ranks
+    ctx["filters_active"] = search_links.active_filters(ctx)
     ctx.update(_filter_choices(), opened=Image.objects.filter(pk=opened).select_related("library").first() if opened else None)
     return render(request, "search.html", ctx, status=status)
 
 
 @readable
 def image_detail(request, pk):
-    image = get_object_or_404(Image, pk=pk)
+    image = get_object_or_404(Image.objects.select_related("library"), pk=pk)
     similar = selectors.similar(pk, k=12)
     return render(request, "detail.html", {"image": image, "similar": similar, "model": selectors.model_info()})
 

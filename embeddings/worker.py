@@ -108,9 +108,14 @@ class ModelWorker(SimpleWorker):
         # A long-lived process has no request cycle to drop dead database connections
         # (a restarted or failed-over server); do it around every job.
         close_old_connections()
+        encoding = queue.name == settings.RQ_QUEUE
+        if encoding:
+            ocr.encoding.set()  # the OCR reader of this process waits while images are encoded
         try:
             return super().execute_job(job, queue)
         finally:
+            if encoding:
+                ocr.encoding.clear()
             close_old_connections()
 
     def run_maintenance_tasks(self):

@@ -21,7 +21,12 @@
   const status = document.getElementById("status");
   if (status && Number(status.dataset.pending) > 0) {
     setInterval(async () => {
-      const s = await (await fetch("/api/status")).json();
+      let s;
+      try {
+        const response = await fetch("/api/status");
+        if (!response.ok) return;  // a failed refresh keeps the last counts; the next tick tries again
+        s = await response.json();
+      } catch (e) { return; }
       const done = s.total ? (s.counts.indexed + s.counts.failed) / s.total : 1;
       document.getElementById("progress").value = done;
       ["pending", "processing", "indexed", "failed"].forEach(k => document.getElementById("n-" + k).textContent = s.counts[k]);

@@ -34,8 +34,10 @@
     });
     // New words start a new search rather than refine the picture searched before.
     if (box) box.addEventListener("input", dropQueryInputs);
-    const filters = $("filters");
+    const filters = $("filters"), bar = $("filter-bar");
     if (filters) filters.addEventListener("change", () => form.requestSubmit());
+    // On a phone the filters start folded (the results come first) unless some are in use.
+    if (bar && matchMedia("(max-width: 40rem)").matches && !bar.querySelector(".badge")) bar.open = false;
   }
 
   const results = $("results"), grid = $("grid"), moreStatus = $("more-status");
@@ -116,6 +118,26 @@
     return c ? c.dataset.n + (c.dataset.plus ? "+" : "") : String(cards().length);
   };
 
+  // The words a text query looked for in names and in text read from the images: marked in the facts.
+  const words = JSON.parse(($("match-words") || {}).textContent || "[]").filter(w => w.length > 1);
+  const escapeRe = w => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const wordsRe = words.length ? new RegExp("(" + words.map(escapeRe).join("|") + ")", "gi") : null;
+  function mark(root) {
+    if (!wordsRe) return;
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT), texts = [];
+    while (walker.nextNode()) if (walker.currentNode.parentNode.nodeName === "DD") texts.push(walker.currentNode);
+    for (const text of texts) {
+      const parts = text.data.split(wordsRe);
+      if (parts.length < 2) continue;
+      text.replaceWith(...parts.map((part, i) => {
+        if (i % 2 === 0) return part;
+        const m = document.createElement("mark");
+        m.textContent = part;
+        return m;
+      }));
+    }
+  }
+
   function show(li) {
     current = li;
     const thumb = li.querySelector("a.thumb"), small = li.querySelector("img");
@@ -126,6 +148,7 @@
     full.src = thumb.dataset.full;
     title.textContent = small.alt;
     facts.replaceChildren(li.querySelector("template.facts").content.cloneNode(true));
+    mark(facts);
     $("lb-like").href = li.querySelector("a.like").getAttribute("href");
     $("lb-detail").href = thumb.getAttribute("href");
     $("lb-original").href = thumb.dataset.full;
@@ -161,6 +184,14 @@
     if (!thumb || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
     ev.preventDefault();
     open(thumb.closest("li.card"));
+  });
+  // A swipe on a touch screen steps too.
+  let touchX = null;
+  dialog.addEventListener("touchstart", ev => { touchX = ev.touches.length === 1 ? ev.touches[0].clientX : null; }, { passive: true });
+  dialog.addEventListener("touchend", ev => {
+    const dx = touchX === null ? 0 : ev.changedTouches[0].clientX - touchX;
+    if (Math.abs(dx) > 60) step(dx < 0 ? 1 : -1);
+    touchX = null;
   });
   prev.addEventListener("click", () => step(-1));
   next.addEventListener("click", () => step(1));

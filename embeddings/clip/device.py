@@ -31,8 +31,8 @@ def cpu_has_native_bf16() -> bool:
 
 
 def cpu_has_int8_dot() -> bool:
-    """True when the CPU has an int8 dot-product instruction (VNNI or AMX). Without one, ONNX Runtime's
-    dynamic int8 image tower ran slower than fp32 here (AVX2 kind: 7.8 vs 9.4 img/s, ViT-B/32)."""
+    """True when the CPU has an int8 dot-product instruction (VNNI or AMX): u8 x s8 products without
+    the 16-bit saturation of AVX2's multiply-add."""
     return bool(_cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
@@ -74,10 +74,11 @@ def choose_device(device: str, threshold_gb: float, fallback_to_cpu: bool = True
 
 def choose_precision(precision: str, device: str, engine: str = "torch") -> str:
     if engine == "onnx":
-        # ONNX Runtime on the CPU: fp32, or int8 where the CPU has int8 dot products (measured on the
-        # AVX-512 kind: 51 img/s int8 vs 22 fp32 and 40 for torch bf16; on the AVX2 kind int8 is slower).
+        # ONNX Runtime on the CPU: int8 (image tower) is the fastest setting that keeps the cosine bar
+        # on both CPU kinds: AVX-512 + VNNI 51 img/s vs 22 fp32 (and 40 for torch bf16); AVX2 about
+        # 1.9x fp32 (docs/PERFORMANCE.md, Engines). clip.onnx_engine picks the weight type per kind.
         if precision == "auto":
-            return "int8" if cpu_has_int8_dot() else "fp32"
+            return "int8"
         if precision in ("bf16", "fp16"):
             logger.warning("CLIP_PRECISION=%s is not an ONNX Runtime CPU mode; using fp32 (CLIP_ENGINE=torch runs it)",
                            precision)

@@ -105,7 +105,7 @@ def test_hybrid_search_finds_words_numbers_names_and_phrases(client, redis, tmp_
 
     # A word or number found in exactly one picture puts it first, and says it matched by text.
     for q, name in [("zanzibar", "IMG_2234.jpg"), ("espresso", "scan_0001.jpg"), ("42.50", "scan_0001.jpg"),
-                    ("17.80", "scan_0002.jpg"), ("honey", "IMG_2232.jpg"), ("tow away", "IMG_2233.jpg")]:
+                    ("17.80", "scan_0002.jpg"), ("honey", "IMG_2232.jpg"), ("parking sign", "IMG_2233.jpg")]:
         top = first(q)
         assert top["id"] == rows[name].pk, (q, top, read[name])
         assert "text" in top["matched"], (q, top)
@@ -169,6 +169,10 @@ def test_result_list_shape_with_fusion(client, redis, tmp_path, files, settings)
     above = client.get("/api/search", {"q": "colosseum", "k": 5, "min_score": threshold}).json()["results"]
     assert [r["id"] for r in above] == [rows["Colosseum_2019.JPG"].pk]
     assert not math.isnan(threshold)
+    # Awkward keyword input answers, never a 500: NUL and control characters, lone quotes, huge text.
+    for q in ['colo\x00sseum', '"', '""', '"\x01" x', '"%_"', "*" * 290, '"' + "é" * 280 + '"', "ab"]:
+        resp = client.get("/api/search", {"q": q})
+        assert resp.status_code in (200, 400, 422), (q[:20], resp.status_code, resp.content[:300])
 
 
 def test_keyword_index_is_in_place():

@@ -132,8 +132,10 @@ def test_schemathesis_finds_no_failure(live_server_url, token, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks"}
     cmd = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(ROOT / "tests/api/schemathesis.toml"), "run",
            f"{live_server_url}/api/openapi.json", "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
-           "--max-examples", "15", "--seed", "20261129", "--workers", "2", "--max-response-time", "5",
+           "--max-examples", "15", "--seed", "20261129", "--workers", "1", "--max-response-time", "5",
            "--wait-for-schema", "60", "-H", f"Authorization: Bearer {token}"]
+    # One worker: with two threads, hypothesis's source reading trips CPython 3.11's ast.parse
+    # ("AST constructor recursion depth mismatch"), an error of the tester, not of the API.
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     report = out.stdout + out.stderr
     assert out.returncode == 0, report[-20000:]

@@ -41,6 +41,9 @@ def test_keyboard_alone(page, live_server, loaded):
     expect(lightbox.locator("#lb-pos")).to_have_text(re.compile(r"^3 of \d+\+?$"))
     expect(lightbox.locator("#lb-facts")).to_contain_text(alts[2])
     expect(lightbox.locator("#lb-facts")).to_contain_text("Score")
+    # The query's words are marked where the facts hold them (here: the file name).
+    marks = {m.lower() for m in lightbox.locator("#lb-facts mark").all_text_contents()}
+    assert marks <= {"blue", "star"} and ("star" in marks) == ("star" in alts[2]), (marks, alts[2])
     expect(lightbox.get_by_role("link", name="Details")).to_have_attribute("href", f"/images/{ids[2]}/")
     expect(lightbox.get_by_role("link", name="More like this")).to_have_attribute("href", re.compile(rf"like={ids[2]}$"))
     expect(lightbox.get_by_role("link", name="Original")).to_have_attribute("href", re.compile(r"^/media/images/"))

@@ -91,3 +91,12 @@ def test_a_phone_never_scrolls_sideways(new_page, live_server, loaded, width):
         page.goto(live_server.url + path)
         sw, cw = no_sideways_scroll(page)
         assert sw <= cw, (path, sw, cw)
+
+
+def test_the_audit_finds_what_it_should(page, live_server):
+    """The axe audit is real: an image without a text alternative and unlabelled controls are caught."""
+    page.goto(live_server.url + "/status/")
+    page.evaluate("""() => document.querySelector('main').insertAdjacentHTML('beforeend',
+        '<img src="/static/none.png"><input type="text"><p style="color:#bbb;background:#fff">faint</p>')""")
+    found = {line.split(" ")[0] for line in axe_violations(page)}
+    assert {"image-alt", "label", "color-contrast"} <= found, found

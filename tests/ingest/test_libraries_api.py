@@ -173,3 +173,17 @@ def test_an_interrupted_scan_keeps_its_work_and_runs_again(redis, demo_images, t
     assert (report["counts"]["added"], report["counts"]["unchanged"]) == (3, 2)
     library.refresh_from_db()
     assert library.state == "ok" and Image.objects.filter(library=library).count() == 5
+
+
+def test_a_duplicate_is_added_once_its_twin_is_gone(redis, demo_images, tmp_path):
+    from embeddings import services
+
+    upload = services.add_image(demo_images[0][0], "upload.jpg", enqueue=False)
+    library = make_library(tmp_path, demo_images, n=2)  # 0.jpg has the upload's bytes
+    first = libraries.run_scan(library)
+    assert first["counts"]["duplicates"] == 1 and ["0.jpg", f"duplicate of #{upload.pk}"] in first["skipped"]
+    again = libraries.run_scan(library)  # unchanged duplicate: hashed, not decoded, still a duplicate
+    assert again["counts"]["duplicates"] == 1 and again["counts"]["unchanged"] == 1
+    services.delete_images([upload])
+    third = libraries.run_scan(library)
+    assert third["counts"]["added"] == 1 and Image.objects.filter(library=library).count() == 2

@@ -67,12 +67,11 @@ def test_vitb32_onnx_matches_torch(vitb32_dir, precision, bar_image):
     _compare(tm, om, 2, TEXTS[:2], bar_image, 0.9999)
 
 
-def test_service_defaults_to_onnx_on_the_cpu_and_reports_it(monkeypatch):
-    monkeypatch.setattr(device, "cpu_has_int8_dot", lambda: False)
+def test_service_defaults_to_onnx_on_the_cpu_and_reports_it():
     onnx = CLIPService("demo", device="cpu", enable_caching=False)
     torch_ = CLIPService("demo", device="cpu", precision="fp32", enable_caching=False, engine="torch")
     info = onnx.get_model_info()
-    assert (info["engine"], info["precision"], info["device"]) == ("onnx", "fp32", "cpu")
+    assert (info["engine"], info["precision"], info["device"]) == ("onnx", "int8", "cpu")
     assert torch_.get_model_info()["engine"] == "torch"
     assert _cos(onnx.embed_texts(TEXTS), torch_.embed_texts(TEXTS)).min() >= 0.9999
     with pytest.raises(ValueError, match="item 1"):  # the service's checks are the engine's too
@@ -84,10 +83,10 @@ def test_engine_and_precision_choice(monkeypatch):
     assert device.choose_engine("auto", "cuda") == "torch"
     assert device.choose_engine("auto", "cpu", "bf16") == "torch"  # only torch runs bf16
     assert device.choose_engine("torch", "cpu") == "torch" and device.choose_engine("onnx", "cpu") == "onnx"
-    monkeypatch.setattr(device, "cpu_has_int8_dot", lambda: True)
-    assert device.choose_precision("auto", "cpu", "onnx") == "int8"
-    monkeypatch.setattr(device, "cpu_has_int8_dot", lambda: False)
-    assert device.choose_precision("auto", "cpu", "onnx") == "fp32"
+    for vnni in (True, False):
+        monkeypatch.setattr(device, "cpu_has_int8_dot", lambda vnni=vnni: vnni)
+        assert device.choose_precision("auto", "cpu", "onnx") == "int8"
+        assert onnx_engine.weight_type() == ("QInt8" if vnni else "QUInt8")
     assert device.choose_precision("bf16", "cpu", "onnx") == "fp32"
     assert device.choose_precision("int8", "cpu", "onnx") == "int8"
 

@@ -29,7 +29,10 @@ class Command(BaseCommand):
         media_ok = default_storage.exists("")  # the media root itself: a missing mount says False
         lost_files = [] if not media_ok else [
             i for i, name in Image.objects.values_list("id", "file") if not default_storage.exists(name)]
-        self.stdout.write(f"model {settings.MODEL_KEY}: {len(in_db)} embeddings, index {index.kind} with {len(index.ids)}")
+        facts = index.stats()
+        self.stdout.write(f"model {settings.MODEL_KEY}: {len(in_db)} embeddings, index {index.kind} with {len(index.ids)} "
+                          f"({'file mapped' if facts['mmap'] else 'no usable file'}, {facts['delta']} newer than the file"
+                          f"{'; ' + facts['note'] if facts['note'] else ''})")
         redis = redis_connection()
         try:
             gone = [t for t, seconds in ingest.claim_leases(redis).items() if seconds == 0]
