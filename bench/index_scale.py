@@ -4,11 +4,10 @@ and 5M synthetic 512-d vectors of bench/search.py's mixture.
 
 For each size and kind: build time; time from a fresh process's start to its first answer;
 p50/p99 of single queries (k=21, one FAISS thread, as a web process); recall@10 against exact
-search; resident memory (RSS, and the private part, USS) of a first and of two extra processes
-that map the same file at the same time (the naive ones each load their own copy).
+search; RSS and USS (private part) of a first and two extra processes mapping the same file at once.
 
-Memory stays low: vectors are generated in chunks into an fp16 file under var/bench/scale/ (what
-both sides index, as float32), exact ground truth is computed in chunks for a few hundred queries.
+Memory stays low: vectors go in chunks to an fp16 file under var/bench/scale/ (both sides index it
+as float32); exact ground truth is computed in chunks for a few hundred queries.
 
     .venv/bin/python bench/index_scale.py [--sizes 1000000,5000000] [--kinds auto,ivf-fp16,ivf-pq]
 """
@@ -95,7 +94,6 @@ def build_ours(base, kind: str, root: Path) -> float:
         rows = np.sort(np.random.default_rng(0).choice(n, index_kinds.train_size(kind, n), replace=False))
         sample = np.asarray(base[rows], dtype=np.float32)
     index = index_kinds.trained_index(kind, DIM, n, sample)
-    del sample
     train_s = time.perf_counter() - t
     writer = GenerationWriter(root, kind, DIM, index)
     for s in range(0, n, CHUNK):
@@ -108,7 +106,6 @@ def build_ours(base, kind: str, root: Path) -> float:
 def build_naive(base, path: Path) -> float:
     import faiss
     import numpy as np
-
     t = time.perf_counter()
     index = faiss.IndexFlatIP(DIM)
     for s in range(0, len(base), CHUNK):
@@ -145,14 +142,12 @@ for q in queries:
 m = psutil.Process().memory_full_info()
 print(json.dumps({{"ready_s": ready, "lat": lat, "found": found, "rss": m.rss, "uss": m.uss, "pss": m.pss}}), flush=True)
 sys.stdin.read()  # stay alive (and mapped) until the parent has measured every process
-m = psutil.Process().memory_full_info()
 """
 
 
 def processes(path: Path, queries_file: Path, naive: bool, count: int = 3) -> list[dict]:
     """Start `count` processes one after another, each kept alive; memory measured with all running."""
     import psutil
-
     code = CHILD.format(root=str(common.ROOT), queries=str(queries_file), naive=naive, path=str(path), k=K_FETCH,
                         dim=DIM)
     procs, out = [], []
@@ -163,22 +158,17 @@ def processes(path: Path, queries_file: Path, naive: bool, count: int = 3) -> li
         time.sleep(1)
     for p, o in zip(procs, out):
         m = psutil.Process(p.pid).memory_full_info()
-        o.update(rss_all=m.rss, uss_all=m.uss, pss_all=m.pss)
+        o.update(rss_all=m.rss, uss_all=m.uss, pss_all=m.pss)  # with all `count` processes alive
     for p in procs:
         p.stdin.close()
         p.wait(timeout=120)
     return out
 
 
-def recall(found, exact) -> float:
-    return sum(len(set(f[:10]) & set(e[:10])) for f, e in zip(found, exact)) / (10 * len(exact))
-
-
 def measure(n: int, kinds: list[str], n_queries: int, naive: bool) -> list[dict]:
     import numpy as np
 
     from embeddings import index_kinds
-
     t = time.perf_counter()
     base, queries = mixture_to_file(n, n_queries)
     gen_s = time.perf_counter() - t
@@ -203,9 +193,7 @@ def measure(n: int, kinds: list[str], n_queries: int, naive: bool) -> list[dict]
         load = common.loadavg()
         print(f"  {n:,}: building {kind} (load {load:.1f})...", file=sys.stderr, flush=True)
         build_s, train_s = build_ours(base, kind, root)
-        from embeddings.index_file import Snapshot
-
-        snap = Snapshot.open(root, DIM)
+        snap = __import__("embeddings.index_file", fromlist=["Snapshot"]).Snapshot.open(root, DIM)
         ivf = __import__("faiss").extract_index_ivf(snap.index) if kind != "flat" else None
         params = f"nlist={ivf.nlist}, nprobe={ivf.nprobe}" if ivf else ""
         if kind == index_kinds.PQ:
@@ -213,7 +201,6 @@ def measure(n: int, kinds: list[str], n_queries: int, naive: bool) -> list[dict]
         procs = processes(root, qfile, naive=False)
         rows.append(summary(n, "ours", f"{kind} ({params})", build_s, train_s, procs, exact, load, snap.bytes,
                             disk=sum(p.stat().st_size for p in (root / snap.gen).iterdir())))
-        del snap
     return rows
 
 
@@ -221,10 +208,11 @@ def summary(n, who, index, build_s, train_s, procs, exact, load, index_bytes, di
     import numpy as np
 
     lat = np.concatenate([p["lat"] for p in procs])
+    hits = sum(len(set(f[:10]) & set(e[:10])) for f, e in zip(procs[0]["found"], exact))
     mb = 2**20
     return {"n": n, "who": who, "index": index, "build_s": build_s, "train_s": train_s, "load": load,
             "load_after": common.loadavg(), "ready_s": [p["ready_s"] for p in procs],
-            "p50": common.percentile(lat, 50), "p99": common.percentile(lat, 99), "recall": recall(procs[0]["found"], exact),
+            "p50": common.percentile(lat, 50), "p99": common.percentile(lat, 99), "recall": hits / (10 * len(exact)),
             "index_b_per_image": index_bytes / n, "disk_b_per_image": (disk or index_bytes) / n,
             "rss_mb": [p["rss_all"] / mb for p in procs], "uss_mb": [p["uss_all"] / mb for p in procs],
             "pss_mb": [p["pss_all"] / mb for p in procs]}
@@ -239,11 +227,9 @@ def main(argv=None):
                     "(each holds 2 KB an image: 10 GB at 5M)")
     ap.add_argument("--out", default=str(common.RESULTS_DIR / "index-scale.json"))
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(common.ROOT))
     import faiss
 
-    # One builder thread, as a worker builds beside its encoding: on a shared 2-core machine FAISS's
-    # OpenMP spin-waits made training 3-4x slower with 2 threads (measured at load 9).
+    # One builder thread, as a worker's (measured at load 9: 2 OpenMP threads trained 3-4x slower).
     faiss.omp_set_num_threads(1)
     print(common.machine_line(), file=sys.stderr)
     rows = []

@@ -17,7 +17,7 @@ from ninja.security import HttpBearer, SessionAuth, SessionAuthIsStaff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import image_policy, selectors, services
+from . import image_policy, selectors, services, serving
 from .models import ApiToken, Image
 from .queue import redis_connection
 from .schemas import (
@@ -192,9 +192,10 @@ def _results(request, query, page, next_params=None) -> dict:
     nxt = None
     if page.has_more and next_params is not None:
         q = request.GET.copy()
-        q.update(next_params)
+        for key, value in next_params.items():
+            q[key] = str(value)  # replaces (QueryDict.update would append a second offset)
         nxt = request.build_absolute_uri(f"{request.path}?{q.urlencode()}")
-    return {"query": query, "model": settings.MODEL_KEY, "took_ms": round(page.took_ms, 2), "results": page.hits,
+    return {"query": query, "model": serving.serving_key(), "took_ms": round(page.took_ms, 2), "results": page.hits,
             "next": nxt, "passed": page.passed}
 
 

@@ -7,10 +7,9 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from django.conf import settings
 from django.db.models import Max, Min
 
-from . import keywords, ranking
+from . import keywords, ranking, serving
 from .index import to_vectors
 from .models import Embedding, Image
 from .query import keyword_terms
@@ -49,7 +48,7 @@ def background(model_key: str) -> np.ndarray:
 
 def cosines_for(vector, ids) -> dict[int, float]:
     """Cosines of the query to these images' stored vectors (for keyword matches the index did not list)."""
-    rows = Embedding.objects.filter(model_name=settings.MODEL_KEY, image_id__in=list(ids))
+    rows = Embedding.objects.filter(model_name=serving.serving_key(), image_id__in=list(ids))
     pairs = list(rows.values_list("image_id", "vector"))
     if not pairs:
         return {}
@@ -89,7 +88,7 @@ def rank(vector, meaning: list[tuple[Image, float]], text: str, rows, min_score=
     cos = {i: c for i, c in cos.items() if i in images}
     if not cos:
         return [], (0 if cutoff == "auto" and min_score is None else None)
-    bg = background(settings.MODEL_KEY)
+    bg = background(serving.serving_key())
     bg_scores = bg @ np.asarray(vector, np.float32) if bg.shape[1] == len(vector) else np.zeros(0)
     s = ranking.scale(cos.values(), bg_scores)
     fused = ranking.fuse(cos, matches.scores, s)

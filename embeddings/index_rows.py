@@ -22,7 +22,7 @@ class IndexRows:
         if not len(emb_ids):
             return
         keep = np.ones(len(emb_ids), bool)
-        if self.base is not None:
+        if self.base is not None and len(self.base.emb_ids):  # an empty file has no row to hide
             rows = self.base.row_of(image_ids)
             inside = rows >= 0
             file_emb = np.where(inside, np.asarray(self.base.emb_ids)[np.maximum(rows, 0)], -1)

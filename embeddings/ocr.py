@@ -2,25 +2,28 @@
 indexed image once, after its CLIP encoding, and never delays it.
 
 How it stays out of CLIP's way: the OCR job sits on its own queue, which workers read after the
-embeddings queue; the reading itself runs in a background thread of the worker at a low CPU
-priority (Linux nice is per thread, and ONNX Runtime's pool threads inherit it); the job hands the
-worker back as soon as an encoding job waits, and the reader, having finished the image in hand,
-waits while the worker encodes. Each image is claimed by a Redis key
+embeddings queue; the job hands the worker back as soon as an encoding job waits, leaving a
+background thread to go on; that thread waits while the worker encodes, and hands each picture to
+a child process (embeddings.ocr_engine) at a low CPU priority, so the reading never holds the
+worker's GIL and a crash in the engine costs only the child. Each image is claimed by a Redis key
 with a lifetime, so two workers never read the same image and a killed worker's image is read
 again later; one that kept killing the reader fails after MAX_TRIES.
 """
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor, TimeoutError
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import image_policy, keywords
+from . import image_policy, keywords, ocr_engine
 from .ingest import _read
 from .jobs import enqueue_ocr
 from .models import Image
@@ -28,61 +31,49 @@ from .queue import get_queue, redis_connection
 
 log = logging.getLogger(__name__)
 MAX_SIDE = 1280  # pixels on the longest side: enough for text a person can read in the photo
-MIN_CONFIDENCE = 0.6  # RapidOCR's score per line; below it, shapes read as letters ("O")
+READ_TIMEOUT = 300  # seconds for one picture before its reading process is replaced
 CLAIM_SECONDS = 300
 MAX_TRIES = 3
 JOB_SECONDS = 60  # a job waits this long for the reader, then queues its successor
 
-NICE = 10  # the reader's CPU priority: CLIP's threads get ~90% of a contended core, and the reader also pauses
-_engine = None
-_engine_lock = threading.Lock()
+NICE = 10  # the reading process's CPU priority: a contended core goes ~90% to CLIP
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
 # Set by the worker while it runs an encoding job: the reader finishes its image, then waits.
 encoding = threading.Event()
+# Set when the worker is asked to stop: the OCR job returns at once.
+stopping = threading.Event()
 
 
-def engine():
-    """The OCR engine, loaded once per process, its threads sized to the CPUs this process may use."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            from rapidocr_onnxruntime import RapidOCR  # here: only workers that read text load it
-
+def _reader_process() -> ProcessPoolExecutor:
+    """The one child process that reads text for this process (started on first use, again after a crash)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
             threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            per_model = {f"{m}_{k}": v for m in ("det", "cls", "rec")
-                         for k, v in (("intra_op_num_threads", threads), ("inter_op_num_threads", 1))}
-            # "max": scale only large pictures down for detection; the default ("min") blows
-            # small ones up to 736 px, which costs a second per thumbnail-sized image.
-            _engine = _without_spinning(lambda: RapidOCR(det_limit_side_len=960, det_limit_type="max", **per_model))
-    return _engine
-
-
-def _without_spinning(make):
-    """Build the engine with ONNX Runtime's idle spinning off: by default its pool threads spin
-    between runs, taking CPU from a CLIP batch that is being encoded meanwhile. RapidOCR builds its
-    sessions' options itself, so its builder is wrapped for the duration of the call."""
-    from rapidocr_onnxruntime.utils import infer_engine
-
-    original = infer_engine.OrtInferSession._init_sess_opts
-
-    def quiet(config):
-        options = original(config)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return options
-
-    infer_engine.OrtInferSession._init_sess_opts = staticmethod(quiet)
-    try:
-        return make()
-    finally:
-        infer_engine.OrtInferSession._init_sess_opts = staticmethod(original)
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=ocr_engine.start, initargs=(NICE, threads))
+        return _pool
 
 
 def read_text(picture) -> str:
-    """The text lines OCR reads in a PIL image (RGB), top to bottom; "" when there are none."""
+    """The text lines OCR reads in a PIL image, top to bottom; "" when there are none."""
+    global _pool
     picture = picture.copy()
     picture.thumbnail((MAX_SIDE, MAX_SIDE))
-    result, _ = engine()(np.asarray(picture.convert("RGB")))
-    lines = [str(text).strip() for _box, text, score in (result or []) if float(score) >= MIN_CONFIDENCE]
-    return "\n".join(line for line in lines if line)
+    if min(picture.size) < 8:  # a strip holds no text, and the reader would scale it up to a huge canvas (GBs)
+        return ""
+    pixels = np.ascontiguousarray(np.asarray(picture.convert("RGB")))
+    try:
+        return "\n".join(_reader_process().submit(ocr_engine.read_lines, pixels).result(timeout=READ_TIMEOUT))
+    except (BrokenProcessPool, TimeoutError):
+        with _pool_lock:  # the child died (or hangs) on this picture: the next one gets a new child
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+                for proc in list(getattr(_pool, "_processes", {}).values()):
+                    proc.kill()
+            _pool = None
+        raise
 
 
 def read_image(image: Image) -> str:
@@ -193,6 +184,8 @@ def job(max_seconds: float = JOB_SECONDS) -> dict:
     thread = reader.ensure()
     deadline = time.monotonic() + max_seconds
     while thread.is_alive():
+        if stopping.is_set():
+            return {"stopped": True}  # what is left is read after the next start
         if clip_work_waiting() or time.monotonic() > deadline:
             enqueue_ocr()
             return {"handed_back": True}

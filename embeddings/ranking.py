@@ -26,6 +26,7 @@ BACKGROUND_QUANTILE = 90
 CUTOFF_BAND = 0.3
 ALL_WORDS = 0.999  # keyword share that counts as "every word" (float sums)
 RRF_K = 60
+CAP = 0.999  # a lifted score goes at most this share of the way from its cosine to 1
 FUSION = "sum"  # or "rrf"; chosen by measurement on the hybrid test gallery (docs/SEARCH.md)
 
 
@@ -57,7 +58,10 @@ def meaning_threshold(s: Scale) -> float:
 def fuse_sum(cosines: dict, keyword: dict, s: Scale) -> dict:
     """Calibrated sum: id -> fused score (on the cosine scale)."""
     lift = s.best - s.low + s.spread
-    return {i: c + keyword.get(i, 0.0) * lift for i, c in cosines.items()}
+    # Kept under 1, as a cosine is: min_score=1 still means "nothing", and a lifted score never
+    # passes for an identical image. Past the cap, meaning still orders (the cap rises with it).
+    return {i: min(c + keyword.get(i, 0.0) * lift, c + CAP * (1 - c)) if keyword.get(i) else c
+            for i, c in cosines.items()}
 
 
 def fuse_rrf(cosines: dict, keyword: dict) -> dict:

@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from . import services
+from . import keywords, services
 from .index import bump_generation
 from .jobs import enqueue_ingest
 from .models import Embedding, Image, Tombstone
@@ -104,6 +104,7 @@ class Reconciler:
                 if owner and owner[1] == self.library.pk and owner[2] in self.gone:
                     Image.objects.filter(pk=owner[0]).update(path=r.path, original_filename=posixpath.basename(r.path)[:255],
                                                               byte_size=r.size, file_mtime_ns=r.mtime_ns)
+                    keywords.refresh(Image.objects.filter(pk=owner[0]))  # the old path must stop matching
                     del self.gone[owner[2]]
                     self.counts["moved"] += 1
                     unused_thumbs.append(r.thumbnail)

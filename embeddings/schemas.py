@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from ninja import ModelSchema, Schema
-from pydantic import Field, StrictFloat, StrictInt
+from pydantic import BeforeValidator, Field, StrictFloat
 
 from .models import Image
 from .selectors import MAX_K
@@ -241,6 +241,15 @@ class OcrOut(Schema):
     done_fraction: float
 
 
+class SwitchOut(Schema):
+    """A model switch under way: searches answer with `serving` until `target` covers the library."""
+
+    serving: str
+    target: str
+    covered: int
+    total: int
+
+
 class StatusOut(Schema):
     counts: Counts
     total: int
@@ -248,6 +257,7 @@ class StatusOut(Schema):
     queue_length: int | None
     model: ModelOut
     embedded_with_current_model: int
+    switching: SwitchOut | None = None
     index: IndexOut
     ocr: OcrOut
     recent_failures: list[FailureOut]
@@ -309,11 +319,18 @@ class ScanQueuedOut(Schema):
     queued: bool
 
 
+def _not_bool(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("an id is a number")
+    return value
+
+
 class BulkIdsIn(Schema):
     """Images chosen together (the search page's selection)."""
 
-    # strict: `false` is not an id; bounded: an id past the database's integers is a 422, not "missing"
-    ids: list[Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]] = Field(..., min_length=1, max_length=1000)
+    # numbers only: `false` or "2" is not an id (361.0 is 361, as JSON Schema counts it an integer); bounded: an
+    # id past the database's integers is a 422, not "missing"
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1), BeforeValidator(_not_bool)]] = Field(..., min_length=1, max_length=1000)
 
 
 class BulkOut(Schema):

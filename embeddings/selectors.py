@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Q
 
-from . import hybrid, image_policy, keywords
+from . import hybrid, image_policy, keywords, serving
 from .index import get_index
 from .models import Embedding, Image, Library
 from .query import BadQuery, combine, keyword_terms, parse_query
@@ -30,9 +30,23 @@ def service():
     return get_clip_service()
 
 
+@lru_cache(maxsize=4)
+def _service_for(key: str):
+    from .clip.service import CLIPService
+
+    return CLIPService(**serving.service_args(key))
+
+
+def query_service():
+    """The service that encodes queries: the configured model's, or during a model switch the
+    model whose vectors still answer searches (embeddings.serving)."""
+    key = serving.serving_key()
+    return service() if key == settings.MODEL_KEY else _service_for(key)
+
+
 @lru_cache(maxsize=512)
-def _text_vector(text: str) -> np.ndarray:
-    return service().embed_texts([text])[0]
+def _text_vector(key: str, text: str) -> np.ndarray:
+    return query_service().embed_texts([text])[0]
 
 
 def query_vector(q: str | None = None, image: bytes | None = None) -> np.ndarray:
@@ -40,11 +54,13 @@ def query_vector(q: str | None = None, image: bytes | None = None) -> np.ndarray
     and is decoded once, by the format it was sniffed as; only the picture reaches the model."""
     parts = []
     if q and q.strip():
-        parts += [(sign, _text_vector(text)) for sign, text in parse_query(q)]
+        key = serving.serving_key()
+        parts += [(sign, _text_vector(key, text)) for sign, text in parse_query(q)]
     if image is not None:
         try:
-            picture = image_policy.decode(image, draft_target=service().load().preprocessor.target)
-            parts.append((1, service().embed_images([picture])[0]))
+            encoder = query_service()
+            picture = image_policy.decode(image, draft_target=encoder.load().preprocessor.target)
+            parts.append((1, encoder.embed_images([picture])[0]))
         except ValueError as exc:  # RejectedImage is one
             raise BadQuery(f"the uploaded file is not a readable image: {exc}") from None
     if not parts:
@@ -53,7 +69,8 @@ def query_vector(q: str | None = None, image: bytes | None = None) -> np.ndarray
 
 
 def image_vector(image_id: int) -> np.ndarray | None:
-    blob = Embedding.objects.filter(image_id=image_id, model_name=settings.MODEL_KEY).values_list("vector", flat=True).first()
+    blob = (Embedding.objects.filter(image_id=image_id, model_name=serving.serving_key())
+            .values_list("vector", flat=True).first())
     return None if blob is None else np.frombuffer(bytes(blob), dtype=np.float32)
 
 
@@ -119,7 +136,10 @@ def search(vector, k=20, offset=0, min_score=None, filters: Filters | None = Non
     time, newest first."""
     started = time.perf_counter()
     filters = filters or Filters(uploaded_after=uploaded_after, uploaded_before=uploaded_before)
-    index = get_index(settings.MODEL_KEY, len(vector))
+    key = serving.serving_key()
+    index = get_index(key, len(vector))
+    # During a model switch, images waiting for the new model still have the old one's vector.
+    searchable = Q(status=Image.Status.INDEXED) if key == settings.MODEL_KEY else ~Q(status=Image.Status.FAILED)
     text = text if text and text.strip() else None
     want = offset + k + 1  # one more than the page tells whether there is a next page
     if sort == "taken":
@@ -132,7 +152,7 @@ def search(vector, k=20, offset=0, min_score=None, filters: Filters | None = Non
         ranked = index.search(vector, fetch + (1 if exclude_id else 0))
         if floor is not None:
             ranked = [(i, s) for i, s in ranked if s >= floor]
-        rows = filters.apply(Image.objects.filter(pk__in=[i for i, _ in ranked], status=Image.Status.INDEXED))
+        rows = filters.apply(Image.objects.filter(searchable, pk__in=[i for i, _ in ranked]))
         by_id = {im.pk: im for im in rows.select_related("library")}
         hits = [Hit(by_id[i], s) for i, s in ranked if i in by_id and i != exclude_id]
         exhausted = len(ranked) < fetch or index.stats()["size"] <= fetch
@@ -141,7 +161,7 @@ def search(vector, k=20, offset=0, min_score=None, filters: Filters | None = Non
         fetch *= 4  # filters or deletions removed some: look further down the ranking
     passed = None
     if text:
-        rows = filters.apply(Image.objects.filter(status=Image.Status.INDEXED)).exclude(pk=exclude_id or 0)
+        rows = filters.apply(Image.objects.filter(searchable)).exclude(pk=exclude_id or 0)
         fused, passed = hybrid.rank(vector, [(h.image, h.score) for h in hits], text, rows, min_score=min_score,
                                     cutoff=cutoff, total=index.stats()["size"])
         hits = [Hit(r.image, r.score, r.matched) for r in fused]
@@ -166,10 +186,10 @@ def similar(image_id: int, k=20, offset=0) -> Page | None:
 
 def warm_up() -> None:
     """Load the model and the index at process start, so the first search is as fast as the rest."""
-    info = model_info()  # a model that cannot load stops the process here, with its message
-    _text_vector("a photo")
+    model_info()  # a model that cannot load stops the process here, with its message
     try:
-        get_index(settings.MODEL_KEY, info["embedding_dim"]).sync(force=True)
+        key = serving.serving_key()
+        get_index(key, len(_text_vector(key, "a photo"))).sync(force=True)
     except DatabaseError as exc:  # not migrated yet: the index loads on the first search
         log.warning("index not loaded at start: %s", exc)
 
@@ -208,6 +228,7 @@ def status() -> dict:
         "queue_length": queue_length,
         "model": info,
         "embedded_with_current_model": Embedding.objects.filter(model_name=settings.MODEL_KEY).count(),
+        "switching": serving.switching(),
         "index": index.stats(),
         "ocr": ocr_progress(),
         # libraries, so that a refused scan (an unplugged disk) is seen here too

@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
-from . import originals, search_links, selectors
+from . import originals, search_links, selectors, serving
 from .models import Image, Library
 
 PAGE_SIZE = 24
@@ -74,14 +74,14 @@ def _save_query_vector(request, vector) -> str:
     """
     saved = request.session.get("query_vectors", {})
     key = secrets.token_urlsafe(8)
-    saved[key] = [settings.MODEL_KEY, base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode()]
+    saved[key] = [serving.serving_key(), base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode()]
     request.session["query_vectors"] = dict(list(saved.items())[-_SAVED_QUERIES:])
     return key
 
 
 def _saved_query_vector(request, key):
     model, raw = request.session.get("query_vectors", {}).get(key) or (None, None)
-    if model != settings.MODEL_KEY:  # unknown key, or a vector of the model used before a restart
+    if model != serving.serving_key():  # unknown key, or a vector of the model used before a restart
         raise selectors.BadQuery("that image search has expired: drop or choose the image again")
     return np.frombuffer(base64.b64decode(raw), dtype=np.float32)
 

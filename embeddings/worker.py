@@ -118,6 +118,10 @@ class ModelWorker(SimpleWorker):
                 ocr.encoding.clear()
             close_old_connections()
 
+    def request_stop(self, signum, frame):
+        ocr.stopping.set()  # a running OCR job returns at once instead of waiting out its reader
+        super().request_stop(signum, frame)
+
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
         self._safe_sweep()

@@ -65,14 +65,14 @@ def jpeg_bytes(img, quality=90) -> bytes:
     return buf.getvalue()
 
 
-def upload_and_ingest(images, redis):
-    """Store (jpeg bytes, meta) demo pairs under their demo file names and encode them in-process.
-
-    Returns the Image rows in gallery order (row i is image i)."""
+def upload_and_ingest(images, redis, name=None):
+    """Store (jpeg bytes, meta) demo pairs under their demo file names (or `name(i, meta)`) and
+    encode them in-process. Returns the Image rows in gallery order (row i is image i)."""
     from demo.synth import demo_filename
     from embeddings import ingest, services
 
-    rows = [services.add_image(data, demo_filename(i, meta), enqueue=False) for i, (data, meta) in enumerate(images)]
+    name = name or demo_filename
+    rows = [services.add_image(data, name(i, meta), enqueue=False) for i, (data, meta) in enumerate(images)]
     totals = ingest.ingest_pending(redis=redis)
     assert totals["indexed"] == len(rows) and totals["failed"] == 0, totals
     return rows

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from demo.metrics import precision_at_k
 from demo.synth import parse_demo_filename
-from embeddings import ingest
+from embeddings import ingest, selectors
 from tests.browser.helpers import GALLERY_SIZE, names_where, result_alts, search, shot, skip_without_chromium
 from tests.support import STAFF_PASSWORD, STAFF_USERNAME, make_staff
 
@@ -120,6 +120,8 @@ def test_admin_upload_and_status(page, live_server, redis, gallery_files):
     shot(page, "09-admin-uploaded")
 
     # Status: the pending images, then counts that refresh by themselves as they are encoded.
+    # The model loads first, as the server's start-up warm-up does (nothing here has needed it yet).
+    selectors.model_info()
     page.goto(live_server.url + "/status/")
     expect(page.locator("#n-pending")).to_have_text("6")
     expect(page.locator("#n-indexed")).to_have_text("0")

@@ -185,3 +185,20 @@ def test_damaged_index_file_is_rebuilt(redis, demo_images, settings, damage):
     fresh = get_index(settings.MODEL_KEY, len(vec))
     assert fresh.rebuilds == 1 and fresh.stats()["mmap"]
     assert Snapshot.open(index.root, len(vec)).n == 10  # the file was rewritten whole
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_status_reports_the_index(client, indexed_gallery, demo_images, redis, settings):
+    """`/api/status` and the status page say how the index is held: a mapped file, its size and build,
+    the delta beside it, and full builds by this process."""
+    settings.INDEX_REFRESH_SECONDS = 0
+    s = client.get("/api/status").json()["index"]
+    assert s["mmap"] and s["kind"] == FLAT and s["size"] == len(indexed_gallery) and s["delta"] == 0
+    assert s["bytes"] > len(indexed_gallery) * 4 * 64 and s["built_at"] and s["last_build_ms"] > 0
+    assert s["rebuilds"] == 1 and s["note"] == ""  # this process found no file and built it
+    upload_and_ingest(demo_images[30:33], redis)
+    s = client.get("/api/status").json()["index"]
+    assert s["delta"] == 3 and s["size"] == len(indexed_gallery) + 3 and s["rebuilds"] == 1
+    page = client.get("/status/").content.decode()
+    assert "memory-mapped file shared by this host" in page and "3 vectors newer than the file" in page
