@@ -104,7 +104,8 @@ class Rig:
     def close(self) -> None:
         self.closing = True
         with self.lock:
-            for name in sorted(self.procs, key=lambda n: not n.startswith("web")):  # web first, gracefully
+            # web first (gracefully), then the workers, Redis last: nothing logs a lost Redis on the way out
+            for name in sorted(self.procs, key=lambda n: ("web", "worker", "redis").index(n.split("-")[0])):
                 try:
                     self.kill(name, signal.SIGTERM if name.startswith("web") else signal.SIGKILL)
                 except subprocess.TimeoutExpired:
@@ -155,15 +156,17 @@ def run(args, rig: Rig) -> dict:
     t0 = time.monotonic()
     stop_at = t0 + args.seconds
 
-    def window(t):
-        past = [name for name, at in events if 0 <= t - at < WINDOW]
-        return past[-1] if past else "steady"
+    def window(start, end):  # the first event whose window (WINDOW s, cut at the next event) the request overlapped
+        ends = [at for _, at in events[1:]] + [float("inf")] * bool(events)
+        hit = [name for (name, at), nxt in zip(events, ends, strict=True) if start < min(at + WINDOW, nxt) and end >= at]
+        return hit[0] if hit else "steady"
 
     def record(kind, t, dt, status, body):
         with lock:
-            samples.append((kind, dt, window(t)))
+            w = window(t, time.monotonic())
+            samples.append((kind, dt, w))
             if status != 200 and not (kind == "upload" and status == 201):
-                errors.append({"kind": kind, "t": round(t - t0, 1), "window": window(t), "status": status,
+                errors.append({"kind": kind, "t": round(t - t0, 1), "ms": round(dt), "window": w, "status": status,
                                "body": body[:300]})
 
     def call(kind, method, path, session, **kw):
@@ -224,11 +227,15 @@ def run(args, rig: Rig) -> dict:
         rig.redis()
         return "redis-server SIGKILLed and started again on the same port (empty)"
 
-    def kill_worker():
+    def kill_worker():  # aim for the middle of an ingest batch: the job has started and logged nothing since
+        log, deadline = rig.logs / "worker-1.log", time.monotonic() + 15
+        while time.monotonic() < deadline and "ingest_pending() (" not in (log.read_text().strip().splitlines() or [""])[-1]:
+            time.sleep(0.02)
+        mid = time.monotonic() < deadline
         with rig.lock:
             rig.kill("worker-1")
             rig.worker(1)
-        return "worker-1 SIGKILLed (process group) and started again at once"
+        return f"worker-1 SIGKILLed ({'mid ingest batch' if mid else 'between jobs'}) and started again at once"
 
     schedule = [(0.2, "worker SIGKILL", kill_worker), (0.4, "Redis restart", restart_redis),
                 (0.6, "DB sessions dropped", drop_db), (0.8, "index deleted", delete_index)]
@@ -275,8 +282,8 @@ def run(args, rig: Rig) -> dict:
         "errors": errors, "error_counts": dict(collections.Counter(
             f"{e['kind']} {e['status']} ({e['window']})" for e in errors)),
         "events": done, "uploads": len(set(uploaded)), "upload_batches": sum(1 for s in samples if s[0] == "upload"),
-        "facts": facts, "settle_s": round(settle_s, 1), "check_index": {"rc": check.returncode,
-                                                                         "out": (check.stdout + check.stderr)[-1500:]},
+        "facts": facts, "settle_s": round(settle_s, 1), "check_index": {"rc": check.returncode, "out": check.stdout[-1500:],
+                                                                         "err": check.stderr[-1500:]},
         "worker_starts": dict(rig.worker_starts), "tracebacks_in_logs": tracebacks, "logs": str(rig.logs),
     }
 
@@ -302,7 +309,7 @@ def report(res: dict) -> str:
               f"uploads accepted: {res['uploads']} (in {res['upload_batches']} requests); images {f.get('images')}, "
               f"by status {json.dumps(f.get('status'))}, duplicate sha256 {f.get('dup_sha')}, embeddings {f.get('embeddings')}"
               f" (settled after {res['settle_s']} s)",
-              f"check_index exit {res['check_index']['rc']}: {res['check_index']['out'].strip().splitlines()[-1:]}",
+              f"check_index exit {res['check_index']['rc']}: {(res['check_index']['out'].strip().splitlines() or [''])[-1]}",
               f"worker starts {json.dumps(res['worker_starts'])}; tracebacks in logs {json.dumps(res['tracebacks_in_logs'])}",
               f"verdict: {'PASS' if not ok else 'FAIL: ' + '; '.join(ok)}"]
     return "\n".join(lines)
@@ -337,6 +344,8 @@ def main(argv=None) -> int:
         res = run(args, rig)
     finally:
         rig.close()
+        if not args.sqlite:
+            pg_admin(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         logs = Path(tempfile.gettempdir()) / f"{data.name}-logs"
         shutil.move(str(rig.logs), logs)
         shutil.rmtree(data, ignore_errors=True)

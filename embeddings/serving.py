@@ -20,7 +20,7 @@ from .models import Embedding, Image
 
 CHECK_SECONDS = 5.0  # a coverage count over a million rows costs tens of ms: not on every search
 _lock = threading.Lock()
-_state = {"key": None, "at": 0.0, "settled": False, "covered": 0, "total": 0}
+_state = {"for": None, "key": None, "at": 0.0, "settled": False, "covered": 0, "total": 0}
 
 
 def coverage(key: str) -> tuple[int, int]:
@@ -33,6 +33,8 @@ def serving_key() -> str:
     """The model key searches use now: the configured one, or during a switch the previous one."""
     current = settings.MODEL_KEY
     with _lock:
+        if _state["for"] != current:  # decided for another configuration (tests change it in-process)
+            _state.update(key=None, at=0.0, settled=False)
         if _state["settled"] or time.monotonic() - _state["at"] < CHECK_SECONDS and _state["key"]:
             return _state["key"]
         key = current
@@ -48,7 +50,7 @@ def serving_key() -> str:
                     key = others["model_name"]
         except DatabaseError:  # not migrated yet, or the database is away: the configured model
             pass
-        _state.update(key=key, at=time.monotonic())
+        _state.update(key=key, at=time.monotonic(), **{"for": current})
         return key
 
 
@@ -68,4 +70,4 @@ def service_args(key: str) -> dict:
 def reset() -> None:
     """Forget the decision (tests, and after `reindex` starts a switch in this process)."""
     with _lock:
-        _state.update(key=None, at=0.0, settled=False, covered=0, total=0)
+        _state.update(key=None, at=0.0, settled=False, covered=0, total=0, **{"for": None})
