@@ -19,7 +19,8 @@ from tests.support import jpeg_bytes, upload_and_ingest
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's loop must stop before later packages' tests call asyncio.run().
+@pytest.fixture(scope="package")
 def browser():
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
