@@ -37,28 +37,12 @@ def mixture_to_file(n: int, n_queries: int, seed: int = 0):
     total = n + n_queries
     if not path.exists() or path.stat().st_size != total * DIM * 2:
         SCALE_DIR.mkdir(parents=True, exist_ok=True)
-        rng = np.random.default_rng(seed)
+        from search import mixture_chunks  # bench/ is on the path: scripts run from it
 
-        def unit(m):
-            v = rng.standard_normal((m, DIM), dtype=np.float32)
-            return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-        n_sub, n_clu = max(total // 32, 16), max(total // 512, 8)
-        g, centres, subs = unit(1)[0], unit(n_clu), unit(n_sub)
-        sub_cluster = rng.integers(0, n_clu, n_sub)
-        weights = rng.lognormal(0.0, 1.0, n_sub)
-        weights /= weights.sum()
-        spectrum = 1.0 / np.arange(1, DIM + 1, dtype=np.float32)
-        scale = np.sqrt(spectrum / spectrum.sum()).astype(np.float32)
-        rotation = np.linalg.qr(rng.standard_normal((DIM, DIM)).astype(np.float32))[0].astype(np.float32)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
-            for s in range(0, total, CHUNK):
-                m = min(CHUNK, total - s)
-                sub = rng.choice(n_sub, m, p=weights)
-                x = g + centres[sub_cluster[sub]] + 0.7 * subs[sub]
-                x += (rng.standard_normal((m, DIM), dtype=np.float32) * scale) @ rotation
-                f.write((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16).tobytes())
+            for x in mixture_chunks(total, seed, CHUNK):
+                f.write(x.astype(np.float16).tobytes())
         os.replace(tmp, path)
     allv = np.memmap(path, dtype=np.float16, mode="r", shape=(total, DIM))
     return allv[:n], np.asarray(allv[n:], dtype=np.float32)

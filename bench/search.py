@@ -46,6 +46,18 @@ def mixture(n: int, seed: int = 0, chunk: int = 200_000):
     """
     import numpy as np
 
+    out = np.empty((n, DIM), np.float32)
+    s = 0
+    for x in mixture_chunks(n, seed, chunk):
+        out[s:s + len(x)] = x
+        s += len(x)
+    return out
+
+
+def mixture_chunks(n: int, seed: int = 0, chunk: int = 200_000):
+    """The rows of `mixture(n, seed)`, L2-normalised float32, `chunk` at a time (same draws)."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
 
     def unit(m):
@@ -63,14 +75,12 @@ def mixture(n: int, seed: int = 0, chunk: int = 200_000):
     spectrum = 1.0 / np.arange(1, DIM + 1, dtype=np.float32)
     scale = np.sqrt(spectrum / spectrum.sum()).astype(np.float32)
     rotation = np.linalg.qr(rng.standard_normal((DIM, DIM)).astype(np.float32))[0].astype(np.float32)
-    out = np.empty((n, DIM), np.float32)
     for s in range(0, n, chunk):
         m = min(chunk, n - s)
         sub = rng.choice(n_sub, m, p=weights)
         x = g + centres[sub_cluster[sub]] + 0.7 * subs[sub]
         x += (rng.standard_normal((m, DIM), dtype=np.float32) * scale) @ rotation
-        out[s:s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
-    return out
+        yield x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def data(n: int):

@@ -27,7 +27,7 @@ from PIL import Image
 
 from .device import ModelLoadError
 from .engine import LoadedModel
-from .preprocessing import MAX_ASPECT, _to_rgb
+from .preprocessing import MAX_ASPECT, Preprocessor, _to_rgb
 
 HUB_PREFIX = "immich-app/"
 RESIZE_MODES = ("shortest", "squash")
@@ -124,11 +124,7 @@ class ImmichPreprocessor:
         left, upper = int(im.width / 2 - size / 2), int(im.height / 2 - size / 2)
         return im.crop((left, upper, left + size, upper + size))
 
-    def to_array(self, im: Image.Image, out: np.ndarray) -> np.ndarray:
-        rgb = np.asarray(im)
-        for c in range(3):
-            np.take(self.lut[c], rgb[:, :, c], out=out[c])
-        return out
+    to_array = Preprocessor.to_array  # the same lookup-table normalisation, over this model's lut
 
 
 def _static_batch(sess) -> bool:
