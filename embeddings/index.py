@@ -25,6 +25,9 @@ from .index_signal import bump_generation, generation_key, read_generation  # no
 from .models import Embedding
 
 log = logging.getLogger(__name__)
+# How long a search waits for the catch-up it started (usually a few ms); past that it answers from
+# the view it has and the catch-up finishes beside it, so no search waits on the database's count.
+REFRESH_WAIT_SECONDS = 0.1
 
 
 def to_vectors(blobs) -> np.ndarray | None:
@@ -62,6 +65,7 @@ class VectorIndex(IndexRows):
         self.built_at, self.last_build_ms = None, None
         self.note = ""  # why the file is not in use, for /api/status
         self._background: threading.Thread | None = None
+        self._refresher: threading.Thread | None = None
 
     # ---- reading the host's file ---------------------------------------------------------------
     def _load_file(self, token) -> None:
@@ -167,6 +171,30 @@ class VectorIndex(IndexRows):
         finally:
             self._sync_lock.release()
 
+    def refresh(self) -> None:
+        """What a search does to keep up: the first search of a process (and a caller inside a
+        transaction, whose rows no other connection sees) catches up itself; later ones start the
+        catch-up in a thread and wait for it at most REFRESH_WAIT_SECONDS."""
+        if self._view is None or connection.in_atomic_block:
+            self.sync()
+            return
+        if time.monotonic() - self.checked_at < settings.INDEX_REFRESH_SECONDS:
+            return
+        thread = self._refresher
+        if thread is None or not thread.is_alive():
+            thread = self._refresher = threading.Thread(target=self._refresh_beside, name="clipsearch-index-refresh",
+                                                        daemon=True)
+            thread.start()
+        thread.join(REFRESH_WAIT_SECONDS)
+
+    def _refresh_beside(self) -> None:
+        try:
+            self.sync()
+        except Exception:  # the database or Redis is away: searches keep the view they have
+            log.exception("index catch-up failed; searching the current view")
+        finally:
+            connections.close_all()  # this thread's own connections
+
     def _reconcile(self) -> None:
         with self._sync_lock:
             self.catchup.reconcile()
@@ -181,7 +209,7 @@ class VectorIndex(IndexRows):
 
     # ---- queries --------------------------------------------------------------------------------
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        self.sync()
+        self.refresh()
         view = self._view
         if view is None or k <= 0:
             return []

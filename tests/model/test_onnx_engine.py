@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 
 from embeddings.clip import device, loading, onnx_engine
@@ -51,20 +52,24 @@ def demo_torch():
     return loading.load_torch("demo", "cpu", "fp32")
 
 
-@pytest.mark.parametrize("precision,bar_image", [("fp32", 0.9999), ("int8", 0.999)])
-def test_demo_onnx_matches_torch(demo_torch, precision, bar_image):
+@pytest.mark.parametrize("precision,bar", [("fp32", 0.9999), ("int8", 0.999)])
+def test_demo_onnx_matches_torch(demo_torch, precision, bar):
     om = onnx_engine.from_torch(demo_torch, precision)
     assert om.engine == "onnx" and om.precision == precision and om.dim == demo_torch.dim
-    _compare(demo_torch, om, 4, TEXTS, bar_image, 0.9999)  # int8 leaves the text tower fp32
+    _compare(demo_torch, om, 4, TEXTS, bar, bar)
+    ops = {t: {n.op_type for n in onnx.load(str(om.folder / f"{t}.onnx")).graph.node} for t in ("image", "text")}
+    quantised = {"image": "DynamicQuantizeLinear", "text": "MatMulNBits"}
+    for tower, op in quantised.items():
+        assert (op in ops[tower]) == (precision == "int8"), (tower, sorted(ops[tower]))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision,bar_image", [("fp32", 0.9999), ("int8", 0.999)])
-def test_vitb32_onnx_matches_torch(vitb32_dir, precision, bar_image):
+@pytest.mark.parametrize("precision,bar", [("fp32", 0.9999), ("int8", 0.999)])
+def test_vitb32_onnx_matches_torch(vitb32_dir, precision, bar):
     tm = loading.load_torch(vitb32_dir, "cpu", "fp32")
     om = onnx_engine.from_torch(tm, precision)
     assert om.dim == 512
-    _compare(tm, om, 2, TEXTS[:2], bar_image, 0.9999)
+    _compare(tm, om, 2, TEXTS[:2], bar, bar)
 
 
 def test_service_defaults_to_onnx_on_the_cpu_and_reports_it():
