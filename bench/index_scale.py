@@ -149,7 +149,7 @@ def processes(path: Path, queries_file: Path, naive: bool, count: int = 3) -> li
     return out
 
 
-def measure(n: int, kinds: list[str], n_queries: int, naive: bool) -> list[dict]:
+def measure(n: int, kinds: list[str], n_queries: int, naive: bool, reuse: bool = False) -> list[dict]:
     import numpy as np
 
     from embeddings import index_kinds
@@ -175,8 +175,11 @@ def measure(n: int, kinds: list[str], n_queries: int, naive: bool) -> list[dict]
         kind = index_kinds.choose_kind(n) if kind == "auto" else kind
         root = SCALE_DIR / f"ours-{n}-{kind}"
         load = common.loadavg()
-        print(f"  {n:,}: building {kind} (load {load:.1f})...", file=sys.stderr, flush=True)
-        build_s, train_s = build_ours(base, kind, root)
+        if reuse and (root / "CURRENT").exists():  # measured before: the build's own figures are in its results
+            build_s, train_s = None, None
+        else:
+            print(f"  {n:,}: building {kind} (load {load:.1f})...", file=sys.stderr, flush=True)
+            build_s, train_s = build_ours(base, kind, root)
         snap = __import__("embeddings.index_file", fromlist=["Snapshot"]).Snapshot.open(root, DIM)
         ivf = __import__("faiss").extract_index_ivf(snap.index) if kind != "flat" else None
         params = f"nlist={ivf.nlist}, nprobe={ivf.nprobe}" if ivf else ""
@@ -209,6 +212,8 @@ def main(argv=None):
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--naive-max", type=int, default=1_000_000, help="largest size at which to run naive processes "
                     "(each holds 2 KB an image: 10 GB at 5M)")
+    ap.add_argument("--reuse", action="store_true", help="measure (not build) an index an earlier run built, "
+                    "e.g. after changing search parameters; its build time is in that run's results")
     ap.add_argument("--out", default=str(common.RESULTS_DIR / "index-scale.json"))
     args = ap.parse_args(argv)
     import faiss
@@ -218,7 +223,7 @@ def main(argv=None):
     print(common.machine_line(), file=sys.stderr)
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
-        rows += measure(n, args.kinds.split(","), args.queries, naive=n <= args.naive_max)
+        rows += measure(n, args.kinds.split(","), args.queries, naive=n <= args.naive_max, reuse=args.reuse)
         Path(args.out).write_text(json.dumps({"machine": common.machine_line(), "rows": rows}, indent=1))
     headers = ["vectors", "pipeline", "index", "build s", "first answer s (3 procs)", "p50 ms", "p99 ms", "recall@10",
                "index B/image", "RSS MB (1st, 2nd, 3rd)", "USS MB (1st, 2nd, 3rd)", "load"]
