@@ -7,7 +7,6 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import Max, Min
 
 from . import keywords, ranking, serving
 from .index import to_vectors
@@ -26,8 +25,10 @@ def background(model_key: str) -> np.ndarray:
 
     Drawn with a seed from the newest embedding's id, so every web process draws the same sample
     for the same gallery (pages of one search agree) and a new one once the gallery changes."""
-    agg = Embedding.objects.filter(model_name=model_key).aggregate(lo=Min("id"), hi=Max("id"))
-    lo, hi = agg["lo"], agg["hi"]
+    mine = Embedding.objects.filter(model_name=model_key).values_list("id", flat=True)
+    # Two ordered reads, not one MIN/MAX aggregate: each walks the model_name index from one end
+    # (measured at 100k on SQLite: 24 ms a search for the aggregate, which scans every row).
+    lo, hi = mine.order_by("id").first(), mine.order_by("-id").first()
     if hi is None:
         return np.zeros((0, 1), np.float32)
     with _cache_lock:
