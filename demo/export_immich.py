@@ -42,15 +42,34 @@ class _Textual(torch.nn.Module):
         return torch.nn.functional.normalize(features, dim=-1)
 
 
-def _export(module, example, path: Path, name: str) -> None:
+class _MaskedTextual(torch.nn.Module):
+    """The input shape of Immich's M-CLIP (XLM-R) and LABSE models: int32 `input_ids` and
+    `attention_mask`. Tokens the mask leaves out are read as the pad token, so a loader that sends
+    no mask, or a wrong one, gets other embeddings (the tests check it does not)."""
+
+    def __init__(self, model, pad_id: int):
+        super().__init__()
+        self.model, self.pad_id = model, pad_id
+
+    def forward(self, input_ids, attention_mask):
+        ids = torch.where(attention_mask.bool(), input_ids, torch.full_like(input_ids, self.pad_id))
+        features = self.model.get_text_features(input_ids=ids.to(torch.int64)).pooler_output
+        return torch.nn.functional.normalize(features, dim=-1)
+
+
+def _export(module, example, path: Path, name) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    examples = example if isinstance(example, tuple) else (example,)
+    names = list(name) if isinstance(name, (list, tuple)) else [name]
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), str(path), input_names=[name], output_names=["embedding"],
+        torch.onnx.export(module, examples, str(path), input_names=names, output_names=["embedding"],
                           opset_version=17, dynamo=False)  # no dynamic axes: a static batch of 1, as Immich's
 
 
-def export(out: Path, model: str = "demo", resize_mode: str = "shortest") -> Path:
+def export(out: Path, model: str = "demo", resize_mode: str = "shortest", text_inputs: str = "text") -> Path:
+    """text_inputs: "text" (Immich's CLIP and SigLIP graphs) or "input_ids+attention_mask" (its
+    M-CLIP and LABSE graphs)."""
     tm = load_torch(model, "cpu", "fp32")
     if tm.family != "clip":
         raise SystemExit("only CLIP models can be exported in Immich's layout by this script")
@@ -60,7 +79,14 @@ def export(out: Path, model: str = "demo", resize_mode: str = "shortest") -> Pat
     if tok.pad_token_id != cfg.text_config.eos_token_id:
         raise SystemExit("the tokenizer's pad token must be its end token (CLIP pools at the first end token)")
     _export(_Visual(tm.model), torch.zeros(1, 3, *pre.crop), out / "visual" / "model.onnx", "image")
-    _export(_Textual(tm.model), torch.zeros(1, context, dtype=torch.int32), out / "textual" / "model.onnx", "text")
+    ids = torch.zeros(1, context, dtype=torch.int32)
+    if text_inputs == "text":
+        _export(_Textual(tm.model), ids, out / "textual" / "model.onnx", "text")
+    elif text_inputs == "input_ids+attention_mask":
+        _export(_MaskedTextual(tm.model, tok.pad_token_id), (ids, torch.ones_like(ids)), out / "textual" / "model.onnx",
+                ["input_ids", "attention_mask"])
+    else:
+        raise SystemExit(f"unknown text inputs {text_inputs!r}")
     processor = json.loads((Path(tm.source) / "preprocessor_config.json").read_text())
     (out / "visual" / "preprocess_cfg.json").write_text(json.dumps({
         "size": list(pre.crop), "mode": "RGB", "mean": processor["image_mean"], "std": processor["image_std"],
@@ -84,5 +110,6 @@ if __name__ == "__main__":
     ap.add_argument("out", type=Path)
     ap.add_argument("--model", default="demo")
     ap.add_argument("--resize-mode", choices=["shortest", "squash"], default="shortest")
+    ap.add_argument("--text-inputs", choices=["text", "input_ids+attention_mask"], default="text")
     args = ap.parse_args()
-    print(export(args.out, args.model, args.resize_mode))
+    print(export(args.out, args.model, args.resize_mode, args.text_inputs))

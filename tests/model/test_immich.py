@@ -98,6 +98,24 @@ def test_immich_layout_gives_the_demo_embeddings(immich_dir):
         assert (got * want).sum(1).min() >= 0.999, (got * want).sum(1)
 
 
+def test_masked_text_inputs_as_mclip_and_labse_take_them(tmp_path):
+    """Immich's M-CLIP and LABSE graphs take int32 input_ids and attention_mask, not `text`."""
+    folder = export(tmp_path / "demo-masked", text_inputs="input_ids+attention_mask")
+    service = CLIPService(str(folder))
+    lm = service.load()
+    assert lm.text_inputs == ("input_ids", "attention_mask")
+    feeds = lm.tokenize(["a red circle", "x " * 500])
+    assert set(feeds) == {"input_ids", "attention_mask"}
+    assert all(v.dtype == np.int32 and v.shape == (2, 77) for v in feeds.values())
+    assert feeds["attention_mask"][0].tolist() == [1] * 5 + [0] * 72 and feeds["attention_mask"][1].all()
+    texts = ["a red circle", "a small blue square", "GREEN star"]
+    got, want = service.embed_texts(texts), CLIPService("demo", precision="fp32", engine="torch").embed_texts(texts)
+    assert (got * want).sum(1).min() >= 0.999, (got * want).sum(1)
+    # The graph reads masked-out tokens as padding: without the mask the words would be lost.
+    blank = lm.textual.run(None, {"input_ids": feeds["input_ids"][:1], "attention_mask": np.zeros((1, 77), np.int32)})[0]
+    assert float((blank[0] / np.linalg.norm(blank[0])) @ got[0]) < 0.99
+
+
 def test_immich_name_through_clip_model_name(immich_dir):
     script = ("from embeddings.clip.service import get_clip_service as g; i = g().get_model_info(); "
               "print('INFO', i['engine'], i['model_path'], g().embed_texts(['red']).shape)")
