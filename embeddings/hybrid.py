@@ -26,8 +26,8 @@ def background(model_key: str) -> np.ndarray:
     Drawn with a seed from the newest embedding's id, so every web process draws the same sample
     for the same gallery (pages of one search agree) and a new one once the gallery changes."""
     mine = Embedding.objects.filter(model_name=model_key).values_list("id", flat=True)
-    # Two ordered reads, not one MIN/MAX aggregate: each walks the model_name index from one end
-    # (measured at 100k on SQLite: 24 ms a search for the aggregate, which scans every row).
+    # Two ordered reads, not one MIN/MAX aggregate: SQLite scans every row of the model for the
+    # aggregate (measured at 100k: 19.9 ms) but reads one index entry for each of these (0.02 ms).
     lo, hi = mine.order_by("id").first(), mine.order_by("-id").first()
     if hi is None:
         return np.zeros((0, 1), np.float32)

@@ -150,7 +150,7 @@ class VectorIndex(IndexRows):
     def sync(self, force: bool = False) -> None:
         """Catch up with the file and the database. A search never waits for another thread's catch-up
         (it answers from the current view), only the very first one of a process does."""
-        if not force and self._view is not None and time.monotonic() - self.checked_at < settings.INDEX_REFRESH_SECONDS:
+        if not force and self._fresh():
             return
         if not self._sync_lock.acquire(blocking=force or self._view is None):
             return
@@ -171,6 +171,9 @@ class VectorIndex(IndexRows):
         finally:
             self._sync_lock.release()
 
+    def _fresh(self) -> bool:
+        return self._view is not None and time.monotonic() - self.checked_at < settings.INDEX_REFRESH_SECONDS
+
     def refresh(self) -> None:
         """What a search does to keep up: the first search of a process (and a caller inside a
         transaction, whose rows no other connection sees) catches up itself; later ones start the
@@ -178,7 +181,7 @@ class VectorIndex(IndexRows):
         if self._view is None or connection.in_atomic_block:
             self.sync()
             return
-        if time.monotonic() - self.checked_at < settings.INDEX_REFRESH_SECONDS:
+        if self._fresh():
             return
         thread = self._refresher
         if thread is None or not thread.is_alive():

@@ -40,7 +40,7 @@ PQ_SCAN_N = 5_000_000 // 3  # past this many vectors ivf-pq probes lists in prop
 def nprobe_for(kind: str, nlist: int, n: int = 0) -> int:
     """ivf-fp16: measured 1M recall@10 0.998 at nlist/64; PQ codes rank coarser, so probe twice as many.
     Past the nlist cap the topics of a collection outnumber the lists, and a query's neighbours spread
-    over more of them: measured at 5M (4,096 lists) recall@10 0.80 at 128 probes, 0.925 at 256,
+    over more of them: measured at 5M (4,096 lists, 150 queries) recall@10 0.80 at 128 probes, 0.925 at 256,
     0.975 at 384, 0.989 at 512. So ivf-pq probes nlist/32 * n/PQ_SCAN_N lists there (384 at 5M)."""
     if kind == IVF:
         return min(nlist, max(16, nlist // 64))
