@@ -131,8 +131,12 @@ def test_draft_decodes_big_jpeg_smaller_but_close(processor, pre):
     assert full.size == (3000, 2000) and fast.size[1] < 1000 and min(fast.size) >= 224
     diff = (pre([fast]) - reference(processor, full)).abs().mean().item()
     assert diff < 0.05  # a different anti-aliasing filter, not a different picture
-    small = encode(photo(640, 480), "JPEG")
-    assert open_image(small, draft=True).size == (640, 480)  # not "much larger": exact decode
+    vga = encode(photo(640, 480), "JPEG", quality=90)
+    half = open_image(vga, draft=True)
+    assert half.size == (320, 240)  # twice the target: half the DCT scale, still >= 224
+    # (what that does to embeddings and rankings: tests/model/test_shortcuts.py)
+    small = encode(photo(400, 300), "JPEG")
+    assert open_image(small, draft=True).size == (400, 300)  # under twice the target: exact decode
 
 
 @pytest.mark.parametrize("data,why", [

@@ -18,21 +18,23 @@ from embeddings.clip.service import CLIPService
 
 pytestmark = pytest.mark.slow
 
-SIDE = 960  # >= 4x the ViT-B/32 input (224) on both sides, so draft decoding really applies
+# Sides of the test photos, alternating: for the ViT-B/32 input (224) 960 decodes at a quarter of the
+# DCT scale and 480 at half, so both draft regimes apply (the demo model's 64 gets 1/8 and 1/4).
+SIDES = (960, 480)
 # (draft decoding, precision, engine): torch is the reference engine; ONNX Runtime runs fp32 and int8.
 SHORTCUTS = [(True, "fp32", "torch"), (False, "int8", "torch"), (True, "int8", "torch"), (True, "bf16", "torch"),
              (True, "fp32", "onnx"), (True, "int8", "onnx")]
 
 
-def _big_jpeg(img) -> bytes:
+def _big_jpeg(img, side) -> bytes:
     buf = io.BytesIO()
-    img.resize((SIDE, SIDE)).save(buf, "JPEG", quality=90)
+    img.resize((side, side)).save(buf, "JPEG", quality=90)
     return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
 def big_jpegs():
-    return [_big_jpeg(img) for img, _ in synth.gallery(240, seed=2024)]
+    return [_big_jpeg(img, SIDES[i % 2]) for i, (img, _) in enumerate(synth.gallery(240, seed=2024))]
 
 
 def _service(name, draft, precision, engine="torch"):
@@ -71,7 +73,7 @@ def test_demo_model_shortcut_keeps_embeddings_and_rankings(big_jpegs, demo_refer
 
 @pytest.fixture(scope="module")
 def vitb32_reference(big_jpegs, vitb32_dir):
-    data = big_jpegs[::30]  # 8 images of different colours and shapes
+    data = big_jpegs[::15][:8]  # 8 images of different colours and shapes, both sides
     return data, _service(vitb32_dir, False, "fp32").embed_images(data)
 
 
