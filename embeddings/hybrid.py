@@ -11,7 +11,7 @@ import numpy as np
 from . import keywords, ranking, serving
 from .index import to_vectors
 from .models import Embedding, Image
-from .query import keyword_terms
+from .query import QueryTerms, keyword_terms
 
 POOL = 200  # candidates per side: the cutoff and the fusion look this far down
 BACKGROUND_SIZE = 256
@@ -59,36 +59,51 @@ def cosines_for(vector, ids) -> dict[int, float]:
 
 @dataclass
 class Ranked:
-    image: Image
+    pk: int
     score: float  # the fused score, on the cosine scale
-    matched: list[str]
+    keyword: bool  # a keyword match or a required phrase counted for it
+    meaning: bool  # its cosine alone passed the meaning threshold
 
 
-def rank(vector, meaning: list[tuple[Image, float]], text: str, rows, min_score=None, cutoff="auto", total=None):
-    """(the fused list best first, how many passed the cutoff or None).
+@dataclass
+class Ranking:
+    items: list[Ranked]  # best first
+    passed: int | None  # how many passed the cutoff, or None where none applied
+    words: list[str]
+    terms: QueryTerms
 
-    `meaning`: the index's best (image, cosine) pairs; `rows`: the images the query may return
+    def matched(self, image: Image, item: Ranked) -> list[str]:
+        """Why a hit matched: "meaning", "text", "name" (computed for the page shown only)."""
+        why = keywords.why(image, self.words, self.terms) if item.keyword else []
+        return (["meaning"] if item.meaning or not why else []) + why
+
+
+def rank(vector, meaning: list[tuple[int, float]], text: str, rows, min_score=None, cutoff="auto",
+         total=None) -> Ranking:
+    """The fused ranking of image ids, best first.
+
+    `meaning`: the index's best (id, cosine) pairs; `rows`: the images the query may return
     (filters applied). With "quoted" phrases only images containing them are candidates, looked
-    up through the keyword index however far down the meaning ranking they lie."""
+    up through the keyword index however far down the meaning ranking they lie. Works on ids and
+    keyword texts only: building 200 model rows cost 4.3 ms of a 17 ms search at 100k images."""
     terms = keyword_terms(text)
-    images = {im.pk: im for im, _ in meaning}
-    cos = {im.pk: s for im, s in meaning}
+    cos = dict(meaning)
+    candidates = set(cos)
     if terms.required:
         rows = rows.filter(keywords.phrase_filter(terms))
-        images = {im.pk: im for im in rows.select_related("library")[: POOL * 5]}
+        candidates = set(rows.values_list("pk", flat=True)[: POOL * 5])
         cos = {}
     matches = keywords.match(rows, terms.text, limit=POOL, total=total)
-    extra = [i for i in matches.scores if i not in images]
-    if extra:
-        images.update({im.pk: im for im in rows.filter(pk__in=extra).select_related("library")})
+    candidates.update(matches.scores)  # drawn from `rows`: filters and phrases already hold
     if terms.required or terms.excluded:
-        images = {i: im for i, im in images.items() if keywords.phrase_ok(im.keywords, terms)}
-    missing = [i for i in images if i not in cos]
+        docs = dict(Image.objects.filter(pk__in=list(candidates)).values_list("pk", "keywords"))
+        candidates = {i for i in candidates if i in docs and keywords.phrase_ok(docs[i], terms)}
+    missing = [i for i in candidates if i not in cos]
     if missing:
         cos.update(cosines_for(vector, missing))
-    cos = {i: c for i, c in cos.items() if i in images}
+    cos = {i: c for i, c in cos.items() if i in candidates}
     if not cos:
-        return [], (0 if cutoff == "auto" and min_score is None else None)
+        return Ranking([], 0 if cutoff == "auto" and min_score is None else None, matches.words, terms)
     bg = background(serving.serving_key())
     bg_scores = bg @ np.asarray(vector, np.float32) if bg.shape[1] == len(vector) else np.zeros(0)
     s = ranking.scale(cos.values(), bg_scores)
@@ -101,8 +116,6 @@ def rank(vector, meaning: list[tuple[Image, float]], text: str, rows, min_score=
             continue
         if min_score is None and cutoff == "auto" and not ranking.passes(cos[i], kw, threshold):
             continue
-        why = keywords.why(images[i], matches.words, terms) if kw or terms.required else []
-        matched = (["meaning"] if cos[i] >= threshold or not why else []) + why
-        out.append(Ranked(images[i], min(fused[i], 1.0), matched))
+        out.append(Ranked(i, min(fused[i], 1.0), bool(kw or terms.required), cos[i] >= threshold))
     passed = len(out) if (cutoff == "auto" and min_score is None) else None
-    return out, passed
+    return Ranking(out, passed, matches.words, terms)

@@ -128,7 +128,8 @@ TAKEN_SORT_POOL = 1000
 
 def search(vector, k=20, offset=0, min_score=None, filters: Filters | None = None, exclude_id=None,
            sort="relevance", text: str | None = None, cutoff="none", uploaded_after=None, uploaded_before=None) -> Page:
-    """Rank indexed images by cosine similarity; the result rows come from one query a round.
+    """Rank indexed images by cosine similarity: ids and scores from the index, checked against the
+    filters in one query a round; model rows are built for the page shown only.
     With `text` (a text query's words) the ranking is hybrid (embeddings.hybrid): keyword matches
     in OCR text and names fused in, "quoted" phrases required, and with `cutoff` "auto" the list
     ends where relevance drops (`min_score`, on the fused score, overrides it). Image queries and
@@ -148,26 +149,31 @@ def search(vector, k=20, offset=0, min_score=None, filters: Filters | None = Non
         want = max(want, hybrid.POOL)  # the fusion and the cutoff look this far down
     floor = None if text else min_score  # a keyword match may lift a hit past min_score
     fetch = want
-    while True:
+    while True:  # ids and scores only: rows are built for the page shown, not the pool ranked
         ranked = index.search(vector, fetch + (1 if exclude_id else 0))
         if floor is not None:
             ranked = [(i, s) for i, s in ranked if s >= floor]
-        rows = filters.apply(Image.objects.filter(searchable, pk__in=[i for i, _ in ranked]))
-        by_id = {im.pk: im for im in rows.select_related("library")}
-        hits = [Hit(by_id[i], s) for i, s in ranked if i in by_id and i != exclude_id]
+        allowed = set(filters.apply(Image.objects.filter(searchable, pk__in=[i for i, _ in ranked]))
+                      .values_list("pk", flat=True))
+        hits = [(i, s) for i, s in ranked if i in allowed and i != exclude_id]
         exhausted = len(ranked) < fetch or index.stats()["size"] <= fetch
         if len(hits) >= want or exhausted:
             break
         fetch *= 4  # filters or deletions removed some: look further down the ranking
-    passed = None
+    passed, fused = None, None
     if text:
         rows = filters.apply(Image.objects.filter(searchable)).exclude(pk=exclude_id or 0)
-        fused, passed = hybrid.rank(vector, [(h.image, h.score) for h in hits], text, rows, min_score=min_score,
-                                    cutoff=cutoff, total=index.stats()["size"])
-        hits = [Hit(r.image, r.score, r.matched) for r in fused]
+        fused = hybrid.rank(vector, hits, text, rows, min_score=min_score, cutoff=cutoff, total=index.stats()["size"])
+        hits, passed = [(r.pk, r.score) for r in fused.items], fused.passed
     if sort == "taken":
-        hits.sort(key=lambda h: (h.image.taken_at is None, -(h.image.taken_at.timestamp() if h.image.taken_at else 0)))
-    page = hits[offset:offset + k]
+        taken = dict(Image.objects.filter(pk__in=[i for i, _ in hits]).values_list("pk", "taken_at"))
+        hits = [h for h in hits if h[0] in taken]
+        hits.sort(key=lambda h: (taken[h[0]] is None, -(taken[h[0]].timestamp() if taken[h[0]] else 0)))
+    shown = hits[offset:offset + k]
+    images = Image.objects.select_related("library").in_bulk([i for i, _ in shown])
+    why = {r.pk: r for r in fused.items} if fused else {}
+    page = [Hit(images[i], s, fused.matched(images[i], why[i]) if i in why else ["meaning"])
+            for i, s in shown if i in images]  # an image deleted since it was ranked is left out
     return Page(page, len(hits) > offset + k, (time.perf_counter() - started) * 1000, passed)
 
 
