@@ -85,3 +85,5 @@ def log_in_as_staff(page, live_server):
     page.get_by_label("Password").fill(STAFF_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(live_server.url + "/")
+    # The URL changes when the new page commits; its DOM and scripts (the staff tools) come after.
+    page.wait_for_load_state("load")

@@ -1,5 +1,7 @@
 """How the pages look and read: the dark theme (the system's, or the toggle's, remembered), no
 serious or critical axe-core violations in either theme, and no sideways scrolling on a phone."""
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -87,6 +89,9 @@ def test_a_phone_never_scrolls_sideways(new_page, live_server, loaded, width):
     if width == 390:
         shot(page, "23-phone-lightbox", full_page=False)
     page.keyboard.press("Escape")
+    # Closing goes back in history (asynchronously): let it land before navigating on, or the
+    # late back-navigation races the next goto.
+    expect(page).not_to_have_url(re.compile(r"[?&]open="))
     for path in (page.locator("#grid a.thumb").first.get_attribute("href"), "/status/"):
         page.goto(live_server.url + path)
         sw, cw = no_sideways_scroll(page)
