@@ -171,8 +171,9 @@ def search(vector, k=20, offset=0, min_score=None, filters: Filters | None = Non
         hits.sort(key=lambda h: (taken[h[0]] is None, -(taken[h[0]].timestamp() if taken[h[0]] else 0)))
     shown = hits[offset:offset + k]
     images = Image.objects.select_related("library").in_bulk([i for i, _ in shown])
-    why = {r.pk: r for r in fused.items} if fused else {}
-    page = [Hit(images[i], s, fused.matched(images[i], why[i]) if i in why else ["meaning"])
+    by_pk = {r.pk: r for r in fused.items} if fused is not None else {}
+    # Image queries and "more like this" rank by meaning alone; a text query's hits say why they matched.
+    page = [Hit(images[i], s, fused.matched(images[i], by_pk[i]) if i in by_pk else ["meaning"])
             for i, s in shown if i in images]  # an image deleted since it was ranked is left out
     return Page(page, len(hits) > offset + k, (time.perf_counter() - started) * 1000, passed)
 

@@ -8,9 +8,10 @@ and writes manifest.json (sha256 of each file) last; a folder whose files do not
 is rebuilt, never used. A file lock keeps two processes from building the same folder at once.
 
 int8 (CLIP_PRECISION=int8, and what `auto` picks on the CPU), each tower the way that suits it:
-- image tower (compute-bound: a batch of 32 x 50 tokens): onnxruntime's dynamic quantisation, weights
-  per channel (weight_type says which weights). ViT-B/32 on the AVX2 kind: 20.8 img/s vs 13.6 fp32,
-  mean cosine to fp32 0.99987.
+- image tower (compute-bound: a batch of 32 x 50 tokens): onnxruntime's dynamic quantisation of the
+  matrix multiplies, weights per channel (weight_type says which weights); the rest stays fp32.
+  ViT-B/32 on the AVX-512 + VNNI kind: 63.6 img/s vs 21.4 fp32, mean cosine to fp32 0.99988. (On
+  the AVX2 kind, measured with the patch convolution quantised too: 20.8 img/s vs 13.6 fp32.)
 - text tower (a query is a few tokens: bound by reading the weights): 8-bit weights in blocks of 128
   (MatMulNBits, int8 compute). ViT-B/32 on the AVX2 kind: 10.8 ms vs 17.4 fp32 per 8-token query,
   cosine 0.99973. Per-channel dynamic int8 gave 0.9986-0.9991 there (under the 0.999 bar) and 4-bit
@@ -145,8 +146,9 @@ def quantise(src: Path, dst: Path) -> None:
     root.setLevel(logging.ERROR)  # it advises a pre-processing pass on the root logger; not needed here
     try:
         # MatMul only: the patch embedding's ConvInteger took 21% of the int8 tower's time for 3% of
-        # its work; left in fp32 the tower ran 70 img/s instead of 60 (ViT-B/32, batch 32, AVX-512 +
-        # VNNI), cosine to fp32 0.99988 instead of 0.99986.
+        # its work; left in fp32 (with the position embeddings' Gather) the tower ran 70 img/s
+        # instead of 60 (ViT-B/32, batch 32, AVX-512 + VNNI), cosine to fp32 0.99988 instead of
+        # 0.99986. Not re-measured on the AVX2 kind.
         quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType[weight_type()],
                          op_types_to_quantize=["MatMul"])
     finally:

@@ -47,8 +47,9 @@ def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft: bool = Fa
     Applies EXIF orientation, keeps the first frame of animations and composites transparency
     over white (as CLIPImageProcessor does). `formats` limits which of Pillow's parsers may
     open it (None: any; the app passes the format its upload policy sniffed). With `draft`, a
-    JPEG much larger than `target` is decoded at a reduced DCT scale (still >= target on both sides): several times faster on
-    12 MP photos, at the cost of exact parity with a full-size decode.
+    JPEG at least DRAFT_MIN_RATIO times `target` on its shortest side is decoded at a reduced DCT
+    scale (still >= target on both sides): several times faster on 12 MP photos, at the cost of
+    exact parity with a full-size decode.
     """
     if isinstance(source, Image.Image):
         return _to_rgb(_orient(source))

@@ -168,6 +168,11 @@ def test_result_list_shape_with_fusion(client, redis, tmp_path, files, settings)
     threshold = (results[0]["score"] + results[1]["score"]) / 2
     above = client.get("/api/search", {"q": "colosseum", "k": 5, "min_score": threshold}).json()["results"]
     assert [r["id"] for r in above] == [rows["Colosseum_2019.JPG"].pk]
+    # Why a hit matched is worked out for the page shown: the second page says it as the first does.
+    named = {rows["Colosseum_2019.JPG"].pk, rows["trevi-fountain.png"].pk}
+    pages = [client.get("/api/search", {"q": "colosseum trevi", "k": 1, "offset": o, "cutoff": "none"}).json()["results"]
+             for o in (0, 1)]
+    assert {p[0]["id"] for p in pages} == named and all("name" in p[0]["matched"] for p in pages), pages
     assert not math.isnan(threshold)
     # Awkward keyword input answers, never a 500: NUL and control characters, lone quotes, huge text.
     for q in ['colo\x00sseum', '"', '""', '"\x01" x', '"%_"', "*" * 290, '"' + "é" * 280 + '"', "ab"]:

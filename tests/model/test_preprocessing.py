@@ -137,6 +137,8 @@ def test_draft_decodes_big_jpeg_smaller_but_close(processor, pre):
     # (what that does to embeddings and rankings: tests/model/test_shortcuts.py)
     small = encode(photo(400, 300), "JPEG")
     assert open_image(small, draft=True).size == (400, 300)  # under twice the target: exact decode
+    assert open_image(encode(photo(600, 448), "JPEG"), draft=True).size == (300, 224)  # the edge: 2 x 224
+    assert open_image(encode(photo(600, 447), "JPEG"), draft=True).size == (600, 447)
 
 
 @pytest.mark.parametrize("data,why", [
