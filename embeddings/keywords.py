@@ -106,6 +106,20 @@ class KeywordMatches:
 COUNT_CAP = 10_000  # counting a word's matches stops here: past it, a word weighs next to nothing anyway
 
 
+def _counts(rows, found: list[str]) -> dict[str, int]:
+    """How many of `rows` contain each word (capped at COUNT_CAP), in one round trip: a query per
+    word cost a new text search about 0.3 ms each."""
+    parts, params = [], []
+    for n, word in enumerate(found):
+        sql, p = rows.filter(contains(word)).values("pk")[:COUNT_CAP].query.sql_with_params()
+        parts.append(f"SELECT {n}, COUNT(*) FROM ({sql}) AS counted{n}")
+        params.extend(p)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        got = dict(cursor.fetchall())
+    return {word: got.get(n, 0) for n, word in enumerate(found)}
+
+
 def match(rows, text: str, limit: int = 200, total: int | None = None) -> KeywordMatches:
     """The `limit` best keyword matches among `rows` (an Image queryset) for the words of `text`.
 
@@ -116,7 +130,7 @@ def match(rows, text: str, limit: int = 200, total: int | None = None) -> Keywor
     if not found:
         return KeywordMatches({}, [])
     total = max(total or rows[:COUNT_CAP].count(), 1)
-    counts = {w: rows.filter(contains(w))[:COUNT_CAP].count() for w in found}
+    counts = _counts(rows, found)
     weights = {w: math.log(1 + total / (1 + n)) for w, n in counts.items() if n}
     if not weights:
         return KeywordMatches({}, [])
