@@ -7,6 +7,8 @@ picture takes down only the child, which is started again.
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import numpy as np
 
@@ -17,11 +19,20 @@ _engine = None
 def start(nice: int, threads: int) -> None:
     """The child's initialiser: lower its CPU priority (its threads inherit it), load the engine."""
     global _engine
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="ocr-parent-watch", daemon=True).start()
     try:
         os.nice(nice)
     except (AttributeError, OSError):
         pass
     _engine = _build(threads)
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A worker killed outright (SIGKILL, the OOM killer) never shuts its pool down, and the reader
+    # would outlive it with its ~200 MB (test runs left two such orphans each): leave with it.
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
 
 
 def _build(threads: int):

@@ -2,6 +2,13 @@
 a failure stays with its image and never touches its CLIP indexing, re-encoding never reads the
 text again, and with OCR off nothing is asked of it. Real engine (RapidOCR on ONNX Runtime),
 real database, Redis and worker."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
@@ -9,7 +16,7 @@ from PIL import ImageDraw, ImageFont
 from embeddings import ingest, ocr, services
 from embeddings.models import Image
 from tests.bad_inputs import corpus
-from tests.support import jpeg_bytes, run_worker
+from tests.support import ROOT, jpeg_bytes, run_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,3 +89,45 @@ def test_a_worker_that_keeps_dying_on_an_image_fails_it(redis, settings):
     ocr.run_pending(redis=redis)
     im.refresh_from_db()
     assert im.ocr_status == "failed" and im.status == "indexed"
+
+
+
+HOLDER = """
+import os, sys
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clipsearch.settings")
+django.setup()
+from PIL import Image
+from embeddings import ocr
+ocr.read_text(Image.new("RGB", (64, 32), "white"))  # starts the reader process
+print(*[p.pid for p in ocr._reader_process()._processes.values()], flush=True)
+sys.stdin.read()  # held until the test kills this process
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # exited, waiting for whoever adopted it to reap it
+
+
+def test_the_reader_leaves_with_a_worker_killed_outright(tmp_path):
+    """SIGKILL gives a worker no chance to shut its OCR reader down; the reader must not outlive it."""
+    env = {**os.environ, "CLIPSEARCH_DATA_DIR": str(tmp_path)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        reader = int(holder.stdout.readline())
+        assert _alive(reader)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        deadline = time.monotonic() + 15
+        while _alive(reader) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(reader):
+            os.kill(reader, signal.SIGKILL)
+            raise AssertionError(f"the OCR reader {reader} outlived its killed parent by 15 s")
+    finally:
+        holder.kill()
