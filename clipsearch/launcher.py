@@ -3,7 +3,7 @@
 demo: the bundled demo model, runserver, an admin user with a fresh printed password, and the
       generated demo gallery. run: the configured model (CLIP_MODEL_NAME), gunicorn.
 Both: migrate, start the embedded Redis unless REDIS_URL is set, start one worker (more with
-CLIPSEARCH_WORKERS), and stop everything they started on Ctrl-C.
+CLIPSEARCH_WORKERS), and stop everything they started on Ctrl-C or SIGTERM.
 """
 import os
 import secrets
@@ -30,7 +30,14 @@ def _wait_for_port(host, port, children, seconds=120):
     raise RuntimeError(f"the web server did not start on {host}:{port}")
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # the Ctrl-C path: stop the children, then leave
+
+
 def main(mode: str) -> int:
+    # A supervisor or `kill` sends SIGTERM to this process alone: by default it would die here and
+    # leave the server, the workers and Redis running without it.
+    signal.signal(signal.SIGTERM, _interrupt)
     if mode == "demo":
         os.environ.setdefault("CLIP_MODEL_NAME", "demo")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clipsearch.settings")

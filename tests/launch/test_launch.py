@@ -43,6 +43,20 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _running_in_group(pgid: int) -> list[int]:
+    """Processes of a process group that have not exited (a zombie waits only to be reaped)."""
+    running = []
+    for stat in os.scandir("/proc"):
+        if stat.name.isdigit():
+            try:
+                fields = open(f"/proc/{stat.name}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                running.append(int(stat.name))
+    return running
+
+
 @pytest.mark.slow
 def test_demo_launcher_serves_and_indexes(tmp_path):
     """What `make demo` runs, on a fresh data folder, SQLite and the embedded Redis."""
@@ -74,12 +88,22 @@ def test_demo_launcher_serves_and_indexes(tmp_path):
         assert status["counts"]["indexed"] == 480 and status["counts"]["failed"] == 0
         results = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=a+red+circle&k=5", timeout=30))
         assert len(results["results"]) == 5
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        # A supervisor (or `kill`) stops the launcher alone, with SIGTERM: it stops all it started.
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        deadline = time.time() + 30
+        while _running_in_group(proc.pid) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not _running_in_group(proc.pid), "the launcher left processes running"
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:  # whatever failed above, nothing of the group outlives the test
+        if _running_in_group(proc.pid):
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_check_deploy_is_clean_under_production_settings(tmp_path):
