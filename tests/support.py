@@ -151,3 +151,17 @@ def path_of(url):
     """The path and query of an absolute URL, for the test client."""
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def running_processes() -> dict[int, int]:
+    """pid -> process group of every process that has not exited (a zombie only waits to be reaped)."""
+    out = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                out[int(entry.name)] = int(fields[2])
+    return out

@@ -13,8 +13,8 @@ int8 (CLIP_PRECISION=int8, and what `auto` picks on the CPU), each tower the way
   ViT-B/32 on the AVX-512 + VNNI kind: 63.6 img/s vs 21.4 fp32, mean cosine to fp32 0.99988. (On
   the AVX2 kind, measured with the patch convolution quantised too: 20.8 img/s vs 13.6 fp32.)
 - text tower (a query is a few tokens: bound by reading the weights): on CPUs with VNNI/AMX the same
-  dynamic int8 as the image tower (ViT-B/32 on the AVX-512 kind: 3.2 ms vs 8.4 fp32 per 8-token
-  query, cosine 0.99959); elsewhere 8-bit weights in blocks of 128 (MatMulNBits, int8 compute):
+  dynamic int8 as the image tower (ViT-B/32 on the AVX-512 kind: 3.43-3.50 ms p50 against
+  4.22-4.37 for the 8-bit blocks below, cosine 0.99959); elsewhere 8-bit weights in blocks of 128 (MatMulNBits, int8 compute):
   ViT-B/32 on the AVX2 kind 10.8 ms vs 17.4 fp32, cosine 0.99973, where per-channel dynamic int8
   gave 0.9986-0.9991 (under the 0.999 bar) and 4-bit blocks 0.968.
 """
@@ -163,8 +163,8 @@ def quantise_text(src: Path, dst: Path) -> None:
     from .device import cpu_has_int8_dot
 
     if cpu_has_int8_dot():
-        # With VNNI the image tower's dynamic int8 is the faster one here too: 3.2 vs 3.8 ms for an
-        # 8-token ViT-B/32 query, cosine to fp32 0.99959 (demo model 0.99998) over real sentences.
+        # With VNNI the image tower's dynamic int8 is the faster one here too: 3.43-3.50 vs 4.22-4.37
+        # ms p50 over 300 distinct ViT-B/32 queries, cosine to fp32 0.99959 (demo model 0.99998).
         # Without it (u8 weights) the same scheme measured 0.9986-0.9991, under the bar.
         quantise(src, dst)
         return

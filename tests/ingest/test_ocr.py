@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
@@ -16,7 +15,7 @@ from PIL import ImageDraw, ImageFont
 from embeddings import ingest, ocr, services
 from embeddings.models import Image
 from tests.bad_inputs import corpus
-from tests.support import ROOT, jpeg_bytes, run_worker
+from tests.support import ROOT, jpeg_bytes, run_worker, running_processes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,14 +104,6 @@ sys.stdin.read()  # held until the test kills this process
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"  # exited, waiting for whoever adopted it to reap it
-
-
 def test_the_reader_leaves_with_a_worker_killed_outright(tmp_path):
     """SIGKILL gives a worker no chance to shut its OCR reader down; the reader must not outlive it."""
     env = {**os.environ, "CLIPSEARCH_DATA_DIR": str(tmp_path)}
@@ -120,13 +111,13 @@ def test_the_reader_leaves_with_a_worker_killed_outright(tmp_path):
                               stdout=subprocess.PIPE, text=True)
     try:
         reader = int(holder.stdout.readline())
-        assert _alive(reader)
+        assert reader in running_processes()
         holder.send_signal(signal.SIGKILL)
         holder.wait(10)
         deadline = time.monotonic() + 15
-        while _alive(reader) and time.monotonic() < deadline:
+        while reader in running_processes() and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _alive(reader):
+        if reader in running_processes():
             os.kill(reader, signal.SIGKILL)
             raise AssertionError(f"the OCR reader {reader} outlived its killed parent by 15 s")
     finally:

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, running_processes
 
 
 def _env(tmp_path, **extra):
@@ -44,17 +44,7 @@ def _free_port():
 
 
 def _running_in_group(pgid: int) -> list[int]:
-    """Processes of a process group that have not exited (a zombie waits only to be reaped)."""
-    running = []
-    for stat in os.scandir("/proc"):
-        if stat.name.isdigit():
-            try:
-                fields = open(f"/proc/{stat.name}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                running.append(int(stat.name))
-    return running
+    return [pid for pid, group in running_processes().items() if group == pgid]
 
 
 @pytest.mark.slow
