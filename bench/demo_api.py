@@ -39,7 +39,9 @@ def main(argv=None) -> dict:
     from clipsearch import embedded_redis
     from demo import synth
     from demo.metrics import precision_at_k, relevant_ids
-    from embeddings import ingest, selectors, services
+    from embeddings import services
+    from embeddings.pipeline import ingest
+    from embeddings.search import selectors
 
     call_command("migrate", verbosity=0, interactive=False)
     selectors.warm_up()  # the model loads here, not inside the timed ingest (as in a worker)

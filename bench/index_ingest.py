@@ -47,9 +47,10 @@ def main(argv=None):
     from django.db import connection
     from django.utils import timezone
 
-    from embeddings import selectors, services
-    from embeddings.index import get_index
+    from embeddings import services
+    from embeddings.index.vector_index import get_index
     from embeddings.models import Embedding, Image
+    from embeddings.search import selectors
 
     call_command("flush", interactive=False, verbosity=0) if connection.introspection.table_names() else None
     call_command("migrate", verbosity=0)

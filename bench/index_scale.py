@@ -68,16 +68,16 @@ def build_ours(base, kind: str, root: Path) -> float:
     """The app's build path (index_kinds + index_file.GenerationWriter), rows = ids 1..n."""
     import numpy as np
 
-    from embeddings import index_kinds
-    from embeddings.index_file import GenerationWriter
+    from embeddings.index import kinds
+    from embeddings.index.file import GenerationWriter
 
     n = len(base)
     t = time.perf_counter()
     sample = None
-    if kind != index_kinds.FLAT:
-        rows = np.sort(np.random.default_rng(0).choice(n, index_kinds.train_size(kind, n), replace=False))
+    if kind != kinds.FLAT:
+        rows = np.sort(np.random.default_rng(0).choice(n, kinds.train_size(kind, n), replace=False))
         sample = np.asarray(base[rows], dtype=np.float32)
-    index = index_kinds.trained_index(kind, DIM, n, sample)
+    index = kinds.trained_index(kind, DIM, n, sample)
     train_s = time.perf_counter() - t
     writer = GenerationWriter(root, kind, DIM, index)
     for s in range(0, n, CHUNK):
@@ -111,7 +111,7 @@ if {naive!r}:
     search = lambda q: index.search(q.reshape(1, -1), {k})[1][0]
 else:
     from pathlib import Path
-    from embeddings.index_file import Snapshot
+    from embeddings.index.file import Snapshot
     snap = Snapshot.open(Path({path!r}), {dim})
     alive = np.ones(snap.n, bool)
     search = lambda q: snap.search(q, {k}, alive, 0)[0] - 1  # image ids are rows + 1
@@ -152,7 +152,7 @@ def processes(path: Path, queries_file: Path, naive: bool, count: int = 3) -> li
 def measure(n: int, kinds: list[str], n_queries: int, naive: bool, reuse: bool = False) -> list[dict]:
     import numpy as np
 
-    from embeddings import index_kinds
+    from embeddings.index import kinds
     t = time.perf_counter()
     base, queries = mixture_to_file(n, n_queries)
     gen_s = time.perf_counter() - t
@@ -172,7 +172,7 @@ def measure(n: int, kinds: list[str], n_queries: int, naive: bool, reuse: bool =
                             path.stat().st_size))
         path.unlink()
     for kind in kinds:
-        kind = index_kinds.choose_kind(n) if kind == "auto" else kind
+        kind = kinds.choose_kind(n) if kind == "auto" else kind
         root = SCALE_DIR / f"ours-{n}-{kind}"
         load = common.loadavg()
         if reuse and (root / "CURRENT").exists():  # measured before: the build's own figures are in its results
@@ -180,11 +180,11 @@ def measure(n: int, kinds: list[str], n_queries: int, naive: bool, reuse: bool =
         else:
             print(f"  {n:,}: building {kind} (load {load:.1f})...", file=sys.stderr, flush=True)
             build_s, train_s = build_ours(base, kind, root)
-        snap = __import__("embeddings.index_file", fromlist=["Snapshot"]).Snapshot.open(root, DIM)
+        snap = __import__("embeddings.index.file", fromlist=["Snapshot"]).Snapshot.open(root, DIM)
         ivf = __import__("faiss").extract_index_ivf(snap.index) if kind != "flat" else None
         params = f"nlist={ivf.nlist}, nprobe={ivf.nprobe}" if ivf else ""
-        if kind == index_kinds.PQ:
-            params += f", M={index_kinds.pq_m(DIM)}, re-rank {index_kinds.rerank_candidates(K_FETCH)}"
+        if kind == kinds.PQ:
+            params += f", M={kinds.pq_m(DIM)}, re-rank {kinds.rerank_candidates(K_FETCH)}"
         procs = processes(root, qfile, naive=False)
         rows.append(summary(n, "ours", f"{kind} ({params})", build_s, train_s, procs, exact, load, snap.bytes,
                             disk=sum(p.stat().st_size for p in (root / snap.gen).iterdir())))

@@ -110,7 +110,8 @@ class Ours:
     def run(self, paths):
         import numpy as np
 
-        from embeddings.index import build_faiss, kind_for
+        from embeddings.index.build import wanted_kind as kind_for
+        from embeddings.index.kinds import build_faiss
 
         emb = self.service.embed_images([str(p) for p in paths])
         ids = np.arange(1, len(paths) + 1, dtype=np.int64)

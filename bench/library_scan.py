@@ -103,7 +103,7 @@ def main():
     from django.core.management import call_command
 
     from clipsearch import embedded_redis
-    from embeddings import libraries
+    from embeddings.library import libraries
 
     call_command("migrate", verbosity=0, interactive=False)
     embedded_redis.start(settings.DATA_DIR)

@@ -3,7 +3,7 @@
 1. Throughput (images/s), naive beside ours, same pictures, same run:
    naive: RapidOCR with its default settings (detection scales every picture so its SHORT side is
           736 px: thumbnails are blown up, 12 MP photos barely shrunk), fed the fully decoded file;
-   ours:  embeddings.ocr.read_image's path: the upload policy's decode (JPEG draft), the longest
+   ours:  embeddings.pipeline.ocr.read_image's path: the upload policy's decode (JPEG draft), the longest
           side bounded to 1280 px, detection only ever scaling down (longest side 960).
    Pictures: the hybrid test gallery's text pictures (640x480), the demo model's drawings (224x224,
    no text) and 12 MP JPEGs with a line of text.
@@ -34,7 +34,7 @@ def pictures():
     from PIL import Image, ImageDraw, ImageFont
 
     from demo.synth import gallery
-    from tests.api.test_hybrid import gallery_files
+    from tests.search.test_hybrid import gallery_files
     from tests.support import jpeg_bytes
 
     text = [data for name, data in gallery_files().items() if name.endswith(".jpg")][:7]
@@ -55,7 +55,8 @@ def throughput() -> list[list]:
     from PIL import Image
     from rapidocr_onnxruntime import RapidOCR
 
-    from embeddings import image_policy, ocr
+    from embeddings.files import image_policy
+    from embeddings.pipeline import ocr
 
     naive = RapidOCR()
     ocr.read_text(Image.new("RGB", (64, 64)))  # starts the reading process

@@ -112,7 +112,8 @@ def measure_size(n: int, wait: bool) -> dict:
     import faiss
     import numpy as np
 
-    from embeddings.index import build_faiss, kind_for
+    from embeddings.index.build import wanted_kind as kind_for
+    from embeddings.index.kinds import build_faiss
 
     t = time.perf_counter()
     base, queries = data(n)
@@ -271,8 +272,8 @@ def api_end_to_end(n: int, requests: int = 200, wait: bool = True) -> dict:
     from django.db import connection
     from django.test import Client
 
-    from embeddings import selectors
-    from embeddings.index import reset_indexes
+    from embeddings.index.vector_index import reset_indexes
+    from embeddings.search import selectors
 
     redis_started = start_redis()
     base, _ = data(n)

@@ -40,8 +40,8 @@ import json, os, sys
 import psutil
 import clipsearch.wsgi  # warms the model and the index
 from django.conf import settings
-from embeddings.index import get_index
-from embeddings import selectors
+from embeddings.index.vector_index import get_index
+from embeddings.search import selectors
 indexed = get_index(settings.MODEL_KEY, selectors.model_info()["embedding_dim"]).stats()["size"]
 """ + READY
 
@@ -75,8 +75,8 @@ import common, search
 common.setup_django(sys.argv[2], data_dir=__import__("pathlib").Path(sys.argv[3]))
 from django.core.management import call_command
 from django.conf import settings
-from embeddings import selectors
-from embeddings.index import get_index
+from embeddings.search import selectors
+from embeddings.index.vector_index import get_index
 from embeddings.models import Embedding
 call_command("migrate", verbosity=0, interactive=False)
 dim = selectors.model_info()["embedding_dim"]

@@ -130,7 +130,7 @@ RQ_QUEUE = "embeddings"
 OCR_QUEUE = "embeddings-ocr"
 RQ_QUEUES = {RQ_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900}, OCR_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900}}
 # A worker that keeps the model loaded across jobs (rq's default forks a child per job).
-RQ = {"WORKER_CLASS": "embeddings.worker.ModelWorker"}
+RQ = {"WORKER_CLASS": "embeddings.pipeline.worker.ModelWorker"}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

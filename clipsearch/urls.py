@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from embeddings import views
-from embeddings.api import api
+from embeddings.web import views
+from embeddings.web.api import api
 
 urlpatterns = [
     path("", views.search_page, name="search"),

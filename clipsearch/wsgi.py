@@ -15,6 +15,6 @@ from django.conf import settings  # noqa: E402
 
 if settings.WARMUP:
     # Model and index load once per web process, now, not on the first request.
-    from embeddings.selectors import warm_up
+    from embeddings.search.selectors import warm_up
 
     warm_up()

@@ -207,7 +207,7 @@ def _mask(rng: np.random.Generator, shape: str, size: str, n: int) -> np.ndarray
     return out
 
 
-def _draw(rng: np.random.Generator, colour: str, shape: str, size: str, image_size: int = 224, with_mask=False):
+def draw_scene(rng: np.random.Generator, colour: str, shape: str, size: str, image_size: int = 224, with_mask=False):
     if colour not in COLOURS or shape not in SHAPES or size not in SIZES:
         raise ValueError(f"unknown attribute: {colour!r} {shape!r} {size!r}")
     n = int(image_size)
@@ -233,7 +233,7 @@ def draw_shape_image(
     rng: np.random.Generator, colour: str, shape: str, size: str, image_size: int = 224
 ) -> Image.Image:
     """One RGB image of a `size` `colour` `shape` on a random contrasting background."""
-    return _draw(rng, colour, shape, size, image_size)[0]
+    return draw_scene(rng, colour, shape, size, image_size)[0]
 
 
 _BG_WORDS = {
@@ -340,7 +340,7 @@ def gallery(n: int, seed: int, image_size: int = 224) -> list[tuple[Image.Image,
         colour = colours[i % len(colours)]
         shape = SHAPES[(i // len(colours)) % len(SHAPES)]
         size = SIZES[(i // (len(colours) * len(SHAPES))) % len(SIZES)]
-        img, kind = _draw(rng, colour, shape, size, image_size)
+        img, kind = draw_scene(rng, colour, shape, size, image_size)
         caption = caption_with_attributes(rng, colour, shape, size, kind)[0]
         out.append((img, {"colour": colour, "shape": shape, "size": size, "caption": caption}))
     return out

@@ -211,7 +211,7 @@ def _draw_chunk(args):
     for i in range(count):
         c, s, z = int(rng.integers(8)), int(rng.integers(6)), int(rng.integers(2))
         n = int(DRAW_SIZES[rng.integers(len(DRAW_SIZES))])
-        img, kind, mask = synth._draw(rng, colours[c], synth.SHAPES[s], synth.SIZES[z], n, with_mask=True)
+        img, kind, mask = synth.draw_scene(rng, colours[c], synth.SHAPES[s], synth.SIZES[z], n, with_mask=True)
         imgs[i] = _to_model_input(img)
         attrs[i] = (c, s, z, synth.BACKGROUNDS.index(kind))
         masks[i] = np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).resize((g, g), Image.BOX))

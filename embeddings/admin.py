@@ -5,8 +5,10 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import libraries, services
-from .models import ApiToken, Image, Library
+from embeddings import services
+from embeddings.library import libraries
+from embeddings.models import ApiToken, Image, Library
+from embeddings.queue import enqueue_scan
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -165,7 +167,7 @@ class LibraryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Scan now")
     def scan_now(self, request, queryset):
-        queued = [lib.name for lib in queryset if libraries.enqueue_scan(lib)]
+        queued = [lib.name for lib in queryset if enqueue_scan(lib.pk)]
         if queued:
             self.message_user(request, f"Scan queued for {', '.join(queued)}; a worker runs it.")
         if len(queued) < len(queryset):
@@ -174,7 +176,7 @@ class LibraryAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:
-            libraries.enqueue_scan(obj)
+            enqueue_scan(obj.pk)
             messages.info(request, f"Scan of {obj.name} queued; a worker runs it.")
 
     def delete_model(self, request, obj):

@@ -80,7 +80,7 @@ class Image(models.Model):
 
     ocr_text = models.TextField(null=True, blank=True)
     ocr_status = models.CharField(max_length=8, choices=OcrStatus.choices, blank=True, default="", db_index=True)
-    # OCR text, file name, path and camera, normalised for keyword search (embeddings.keywords;
+    # OCR text, file name, path and camera, normalised for keyword search (embeddings.search.keywords;
     # indexed for partial words by migration 0003)
     keywords = models.TextField(blank=True, default="", editable=False)
 

@@ -11,11 +11,11 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from .image_policy import EXTENSIONS, RejectedImage, check_size, clean_filename, inspect_image
-from .index import bump_generation
-from .jobs import enqueue_ingest
-from .models import Image, Tombstone
-from .photo_facts import read_facts
+from embeddings.files.image_policy import EXTENSIONS, RejectedImage, check_size, clean_filename, inspect_image
+from embeddings.files.photo_facts import read_facts
+from embeddings.index.signal import bump_generation
+from embeddings.models import Image, Tombstone
+from embeddings.queue import enqueue_ingest
 
 log = logging.getLogger(__name__)
 

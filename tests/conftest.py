@@ -31,7 +31,7 @@ def redis(redis_server):
 @pytest.fixture(autouse=True)
 def _isolated_files(settings, tmp_path):
     """Each test gets its own media and index folders and a fresh in-memory index."""
-    from embeddings.index import reset_indexes
+    from embeddings.index.vector_index import reset_indexes
 
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.INDEX_DIR = tmp_path / "index"

@@ -69,7 +69,8 @@ def upload_and_ingest(images, redis, name=None):
     """Store (jpeg bytes, meta) demo pairs under their demo file names (or `name(i, meta)`) and
     encode them in-process. Returns the Image rows in gallery order (row i is image i)."""
     from demo.synth import demo_filename
-    from embeddings import ingest, services
+    from embeddings import services
+    from embeddings.pipeline import ingest
 
     name = name or demo_filename
     rows = [services.add_image(data, name(i, meta), enqueue=False) for i, (data, meta) in enumerate(images)]

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .device import ModelLoadError
-from .engine import LoadedModel
-from .preprocessing import MAX_ASPECT, Preprocessor, _to_rgb
+from embeddings.clip.config import resolve_model_name
+from embeddings.clip.device import ModelLoadError
+from embeddings.clip.engine import LoadedModel
+from embeddings.clip.preprocessing import MAX_ASPECT, Preprocessor, to_rgb
 
 HUB_PREFIX = "immich-app/"
 RESIZE_MODES = ("shortest", "squash")
@@ -48,8 +49,6 @@ def is_immich_name(source: str) -> bool:
 
 def resolve(name: str, hub_reachable) -> Path:
     """The local directory of `name`: itself, or the hub repository's snapshot (cache first)."""
-    from .config import resolve_model_name
-
     source = resolve_model_name(name)
     if is_layout(source):
         return Path(source)
@@ -108,7 +107,7 @@ class ImmichPreprocessor:
         return self.size
 
     def resize_crop(self, im: Image.Image) -> Image.Image:
-        im, size = _to_rgb(im), self.size
+        im, size = to_rgb(im), self.size
         if self.mode == "squash":
             return im.resize((size, size), resample=self.resample)
         w, h = im.size
@@ -171,7 +170,7 @@ def load(name: str, path: Path) -> ImmichModel:
     """Open an Immich-layout directory with ONNX Runtime; ModelLoadError says what is wrong."""
     from tokenizers import Tokenizer
 
-    from .onnx_engine import session
+    from embeddings.clip.onnx_engine import session
 
     try:
         config = json.loads((path / "config.json").read_text())

@@ -21,11 +21,11 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from . import immich, onnx_engine  # noqa: E402
-from .config import resolve_model_name  # noqa: E402
-from .device import ModelLoadError  # noqa: E402
-from .engine import LoadedModel  # noqa: E402
-from .preprocessing import Preprocessor  # noqa: E402
+from embeddings.clip import immich, onnx_engine  # noqa: E402
+from embeddings.clip.config import resolve_model_name  # noqa: E402
+from embeddings.clip.device import ModelLoadError  # noqa: E402
+from embeddings.clip.engine import LoadedModel  # noqa: E402
+from embeddings.clip.preprocessing import Preprocessor  # noqa: E402
 
 logger = logging.getLogger("embeddings.clip")
 

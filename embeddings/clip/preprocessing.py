@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 # torch and transformers are imported where they are used, not here: the upload policy decodes
 # through open_image in processes (admin, commands) that never load a model.
@@ -52,7 +52,7 @@ def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft: bool = Fa
     exact parity with a full-size decode.
     """
     if isinstance(source, Image.Image):
-        return _to_rgb(_orient(source))
+        return to_rgb(upright(source))
     _check_not_empty(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(source)
@@ -70,7 +70,7 @@ def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft: bool = Fa
                     im.draft("RGB", (target, target))
                 im.seek(0)  # first frame of animated GIF/PNG/WebP
                 im.load()  # full decode here, so truncated/corrupt data fails now, not later
-                return _to_rgb(_orient(im))
+                return to_rgb(upright(im))
     except ValueError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -83,14 +83,29 @@ def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft: bool = Fa
         raise ValueError(f"corrupt or truncated image: {e}") from None
 
 
-def _orient(im: Image.Image) -> Image.Image:
+# EXIF orientation -> the turn that shows the picture upright (ImageOps.exif_transpose's table).
+TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+         5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+         8: Image.Transpose.ROTATE_90}
+
+
+def exif_orientation(im: Image.Image) -> int | None:
+    """The EXIF orientation tag (5-8: shown turned by 90 degrees), or None."""
     try:
-        return ImageOps.exif_transpose(im)
-    except Exception:  # a broken EXIF block should not cost us the picture itself
-        return im
+        return im.getexif().get(0x0112)
+    except Exception:  # a broken EXIF block costs the rotation, not the picture
+        return None
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def upright(im: Image.Image, orientation: int | None = None) -> Image.Image:
+    """The picture as it is meant to be seen. `orientation` read beforehand lets a caller shrink the
+    image first (thumbnails) and turn only the small copy."""
+    orientation = exif_orientation(im) if orientation is None else orientation
+    return im.transpose(TURNS[orientation]) if orientation in TURNS else im
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any mode as RGB, the one way for model input and thumbnails alike."""
     if im.mode == "RGB":
         return im
     if im.mode.startswith("I") or im.mode == "F":
@@ -166,7 +181,7 @@ class Preprocessor:
         return (new_short, new_long) if width <= height else (new_long, new_short)
 
     def resize_crop(self, im: Image.Image) -> Image.Image:
-        im = _to_rgb(im)
+        im = to_rgb(im)
         if self.squash:
             size = (self.crop[1], self.crop[0])
             return im if im.size == size else im.resize(size, resample=self.resample)

@@ -17,11 +17,11 @@ import numpy as np
 import psutil
 import torch
 
-from . import loading
-from .config import VALIDATED_CONFIG, is_demo_model
-from .device import choose_device, choose_engine, choose_precision
-from .preprocessing import open_image
-from .vectors import cosine
+from embeddings.clip import loading
+from embeddings.clip.config import VALIDATED_CONFIG, is_demo_model
+from embeddings.clip.device import choose_device, choose_engine, choose_precision
+from embeddings.clip.preprocessing import open_image
+from embeddings.clip.vectors import cosine
 
 logger = logging.getLogger("embeddings.clip")
 

@@ -1,6 +1,6 @@
 # Full-text search over OCR text, file names, library paths and cameras (issue 14).
 #
-# Image.keywords holds that text normalised by embeddings.keywords (lower case, accents
+# Image.keywords holds that text normalised by embeddings.search.keywords (lower case, accents
 # stripped), so each database only needs an index for substring matches:
 # - PostgreSQL: pg_trgm's GIN index serves `keywords LIKE '%word%'` (partial words, numbers);
 # - SQLite: an FTS5 table with the trigram tokenizer (SQLite >= 3.34), rowid = image id, kept in
@@ -40,7 +40,7 @@ def _run(statements_by_vendor):
 
 def fill_keywords(apps, schema_editor):
     """Existing images get their keyword text (names and paths; OCR text comes later)."""
-    from embeddings.keywords import document
+    from embeddings.search.keywords import document
 
     Image = apps.get_model("embeddings", "Image")
     for image in Image.objects.only("id", "original_filename", "path", "camera_make", "camera_model", "ocr_text").iterator():

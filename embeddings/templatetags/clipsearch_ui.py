@@ -4,7 +4,7 @@ from pathlib import PurePosixPath
 
 from django import template
 
-from ..photo_facts import parse_offset
+from embeddings.files.photo_facts import parse_offset
 
 register = template.Library()
 
@@ -20,7 +20,7 @@ def taken(image) -> str:
     """When a photo was taken, on the clock of where it was taken.
 
     EXIF gives a wall-clock time and, sometimes, its offset; without one the wall clock is stored
-    as if it were UTC (embeddings.photo_facts), so it is shown as stored, with no zone claimed."""
+    as if it were UTC (embeddings.files.photo_facts), so it is shown as stored, with no zone claimed."""
     when = image.taken_at
     if when is None:
         return ""

@@ -9,7 +9,8 @@ from playwright.sync_api import expect
 
 from demo.metrics import precision_at_k
 from demo.synth import parse_demo_filename
-from embeddings import ingest, selectors
+from embeddings.pipeline import ingest
+from embeddings.search import selectors
 from tests.browser.helpers import GALLERY_SIZE, names_where, result_alts, search, shot, skip_without_chromium
 from tests.support import STAFF_PASSWORD, STAFF_USERNAME, make_staff
 

@@ -5,11 +5,12 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand
 
-from embeddings import ingest, selectors, services
-from embeddings.index import get_index
-from embeddings.jobs import enqueue_ingest
+from embeddings import services
+from embeddings.index.vector_index import get_index
 from embeddings.models import Embedding, Image
-from embeddings.queue import redis_connection
+from embeddings.pipeline import ingest
+from embeddings.queue import enqueue_ingest, redis_connection
+from embeddings.search import selectors
 
 
 class Command(BaseCommand):

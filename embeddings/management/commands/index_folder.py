@@ -5,7 +5,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from embeddings import libraries, services
+from embeddings import services
+from embeddings.library import libraries
 from embeddings.models import Library
 
 

@@ -3,7 +3,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from embeddings import libraries
+from embeddings.library import libraries
 from embeddings.models import Library
 
 SHOWN_SKIPS = 50  # skipped files printed per scan; the admin and the API keep the first 1000

@@ -3,8 +3,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from embeddings import index_build
-from embeddings.index_kinds import KINDS
+from embeddings.index import build
+from embeddings.index.kinds import KINDS
 
 
 class Command(BaseCommand):
@@ -15,10 +15,10 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=KINDS, help="build this kind (default: CLIPSEARCH_INDEX_KIND, auto by size)")
 
     def handle(self, kind=None, **options):
-        dim = index_build.dim_of(settings.MODEL_KEY)
+        dim = build.dim_of(settings.MODEL_KEY)
         if dim is None:
             raise CommandError(f"no embeddings for {settings.MODEL_KEY} yet: nothing to build")
         started = time.perf_counter()
-        meta = index_build.build(settings.MODEL_KEY, dim, kind=kind, retrain=True, blocking=True)
+        meta = build.build(settings.MODEL_KEY, dim, kind=kind, retrain=True, blocking=True)
         self.stdout.write(f"rebuilt {meta['kind']} index: {meta['n']} vectors in {time.perf_counter() - started:.1f} s "
-                          f"-> {index_build.root_for(settings.MODEL_KEY)}")
+                          f"-> {build.root_for(settings.MODEL_KEY)}")

@@ -4,8 +4,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from embeddings import services, serving
+from embeddings import services
 from embeddings.clip.config import model_key
+from embeddings.search import model_switch
 
 
 class Command(BaseCommand):
@@ -23,11 +24,11 @@ class Command(BaseCommand):
         n = services.enqueue_missing(settings.MODEL_KEY)
         self.stdout.write(f"{n} images queued for {settings.MODEL_KEY}")
         if wait:
-            covered, total = serving.coverage(settings.MODEL_KEY)
+            covered, total = model_switch.coverage(settings.MODEL_KEY)
             with tqdm(total=total, initial=covered, desc=f"encoding for {settings.MODEL_KEY}", unit="img") as bar:
                 while covered < total:
                     time.sleep(1)
-                    covered, total = serving.coverage(settings.MODEL_KEY)
+                    covered, total = model_switch.coverage(settings.MODEL_KEY)
                     bar.total, bar.n = total, covered
                     bar.refresh()
             self.stdout.write(f"{covered} of {total} images encoded for {settings.MODEL_KEY}; searches use it now")

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from embeddings import selectors
+from embeddings.search import selectors
 
 
 class Command(BaseCommand):

@@ -1,0 +1,181 @@
+"""The ingest pipeline run by workers: claim pending images in batches under a Redis lease,
+encode them, store their vectors; put back what a dead worker held."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from embeddings.files.originals import stored_bytes
+from embeddings.index.signal import bump_generation
+from embeddings.models import Embedding, Image
+from embeddings.queue import enqueue_ocr, redis_connection
+from embeddings.search import keywords
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+
+
+def _lease_key(token):
+    return f"clipsearch:lease:{token}"
+
+
+class Lease:
+    """A Redis key that lives while this worker holds its claim: a killed worker's lease
+    expires and the next worker puts its images back to pending."""
+
+    def __init__(self, redis):
+        self.redis, self.token = redis, uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def __enter__(self):
+        self.redis.set(_lease_key(self.token), "1", ex=settings.CLAIM_LEASE_SECONDS)
+        self._thread.start()
+        return self
+
+    def _beat(self):
+        while not self._stop.wait(settings.CLAIM_LEASE_SECONDS / 4):
+            try:
+                self.redis.set(_lease_key(self.token), "1", ex=settings.CLAIM_LEASE_SECONDS)
+            except Exception as exc:
+                log.warning("lease heartbeat failed: %s", exc)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        try:
+            self.redis.delete(_lease_key(self.token))
+        except Exception:
+            pass
+
+
+def reclaim_abandoned(redis) -> int:
+    """Images claimed by a worker that is gone go back to pending (or fail after MAX_ATTEMPTS)."""
+    stale_before = timezone.now() - timezone.timedelta(seconds=settings.CLAIM_TIMEOUT_SECONDS)
+    reclaimed = 0
+    for token in Image.objects.filter(status=Image.Status.PROCESSING).values_list("claim_token", flat=True).distinct():
+        try:
+            alive = bool(token) and redis.exists(_lease_key(token))
+        except Exception:
+            alive = True  # can't tell without Redis: only the timeout below applies
+        qs = Image.objects.filter(status=Image.Status.PROCESSING, claim_token=token)
+        if alive:
+            qs = qs.filter(claimed_at__lt=stale_before)
+        reclaimed += qs.filter(attempts__gte=MAX_ATTEMPTS).update(
+            status=Image.Status.FAILED, claim_token="",
+            failure_reason=f"the worker stopped while encoding this image {MAX_ATTEMPTS} times",
+        )
+        reclaimed += qs.update(status=Image.Status.PENDING, claim_token="", claimed_at=None)
+    if reclaimed:
+        log.warning("put %d abandoned images back in the queue", reclaimed)
+    return reclaimed
+
+
+def claim_leases(redis) -> dict[str, float]:
+    """Each token that holds claimed images -> seconds its lease still lives (0: lapsed, its
+    worker is gone). An empty dict: no image is claimed."""
+    leases = {}
+    for token in Image.objects.filter(status=Image.Status.PROCESSING).values_list("claim_token", flat=True).distinct():
+        ttl_ms = redis.pttl(_lease_key(token)) if token else -2  # -2: no such key
+        leases[token] = max(ttl_ms, 0) / 1000
+    return leases
+
+
+def _claim(token: str, n: int) -> list[Image]:
+    with transaction.atomic():
+        qs = Image.objects.filter(status=Image.Status.PENDING).order_by("id")
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)  # several workers share the work
+        ids = list(qs.values_list("id", flat=True)[:n])
+        if not ids:
+            return []
+        Image.objects.filter(id__in=ids, status=Image.Status.PENDING).update(
+            status=Image.Status.PROCESSING, claim_token=token, claimed_at=timezone.now(), attempts=F("attempts") + 1
+        )
+    return list(Image.objects.filter(id__in=ids, claim_token=token).select_related("library"))
+
+
+def _release(token: str) -> None:
+    Image.objects.filter(status=Image.Status.PROCESSING, claim_token=token).update(
+        status=Image.Status.PENDING, claim_token="", claimed_at=None
+    )
+
+
+def _encode_batch(service, images: list[Image], token: str) -> tuple[int, int]:
+    datas, errors = [], {}
+    for i, image in enumerate(images):
+        try:
+            datas.append(stored_bytes(image))
+        except (OSError, ValueError) as exc:  # ValueError: RejectedImage, a library file changed since its scan
+            datas.append(b"")
+            errors[i] = f"the stored file cannot be read ({exc})"
+    encoded = service.embed_image_batch_safe([d for i, d in enumerate(datas) if i not in errors])
+    readable = [i for i in range(len(images)) if i not in errors]
+    errors.update({readable[j]: msg for j, msg in encoded.errors.items()})
+    vectors = {readable[j]: row for j, row in zip(encoded.indices, encoded.embeddings)}
+    now, done, failed, wants_ocr = timezone.now(), 0, 0, False
+    model_key = settings.MODEL_KEY
+    with transaction.atomic():
+        for i, image in enumerate(images):
+            mine = Image.objects.filter(pk=image.pk, claim_token=token, status=Image.Status.PROCESSING)
+            if i in errors:
+                failed += mine.update(status=Image.Status.FAILED, failure_reason=str(errors[i])[:2000], claim_token="")
+                continue
+            # Only the holder of the claim writes; a reclaimed image is someone else's now.
+            # Its keyword text is refreshed, and OCR asked for once (re-encoding never redoes it).
+            read_text = settings.OCR_ENABLED and not image.ocr_status
+            extra = {"ocr_status": Image.OcrStatus.PENDING} if read_text else {}
+            if mine.update(status=Image.Status.INDEXED, failure_reason="", claim_token="", indexed_at=now,
+                           keywords=keywords.document(image), **extra):
+                wants_ocr = wants_ocr or read_text
+                # Delete + create (not update) so the new row gets a new id past every watermark.
+                Embedding.objects.filter(image=image, model_name=model_key).delete()
+                Embedding.objects.create(image=image, model_name=model_key, vector=vectors[i].astype("float32").tobytes())
+                done += 1
+        transaction.on_commit(lambda: bump_generation(model_key))
+        if wants_ocr:
+            transaction.on_commit(enqueue_ocr)  # after the vectors are visible: meaning first
+    return done, failed
+
+
+def ingest_pending(service=None, redis=None, batch_size: int | None = None, max_batches: int | None = None) -> dict:
+    """Claim pending images in batches, encode them and store their vectors until none are left.
+
+    One bad image fails alone. Any other error puts the claimed batch back to pending and
+    re-raises, so RQ retries the job; a killed worker's claim expires with its lease.
+    """
+    # Imported here: the CLIP code brings torch, which processes that only queue work
+    # (the admin, management commands) never need.
+    from embeddings.clip.service import get_clip_service
+
+    service = service or get_clip_service()
+    redis = redis or redis_connection()
+    batch_size = batch_size or settings.INGEST_BATCH_SIZE
+    totals = {"indexed": 0, "failed": 0, "batches": 0, "reclaimed": reclaim_abandoned(redis)}
+    started = time.monotonic()
+    while max_batches is None or totals["batches"] < max_batches:
+        with Lease(redis) as lease:
+            images = _claim(lease.token, batch_size)
+            if not images:
+                break
+            try:
+                done, failed = _encode_batch(service, images, lease.token)
+            except BaseException:
+                try:
+                    _release(lease.token)
+                except Exception:  # e.g. the database is gone: the expired lease frees them later
+                    log.exception("could not release claimed images")
+                raise
+        totals["indexed"] += done
+        totals["failed"] += failed
+        totals["batches"] += 1
+    totals["seconds"] = round(time.monotonic() - started, 3)
+    if totals["batches"]:
+        log.info("ingest: %s", totals)
+    return totals

@@ -1,0 +1,200 @@
+"""Text in images: RapidOCR (PP-OCR models on ONNX Runtime, shipped inside its wheel) reads each
+indexed image once, after its CLIP encoding, and never delays it.
+
+How it stays out of CLIP's way: the OCR job sits on its own queue, which workers read after the
+embeddings queue; the job hands the worker back as soon as an encoding job waits, leaving a
+background thread to go on; that thread waits while the worker encodes, and hands each picture to
+a child process (embeddings.pipeline.ocr_engine) at a low CPU priority, so the reading never holds the
+worker's GIL and a crash in the engine costs only the child. Each image is claimed by a Redis key
+with a lifetime, so two workers never read the same image and a killed worker's image is read
+again later; one that kept killing the reader fails after MAX_TRIES.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, TimeoutError
+from concurrent.futures.process import BrokenProcessPool
+
+import numpy as np
+from django.conf import settings
+from django.db import close_old_connections
+
+from embeddings.files import image_policy
+from embeddings.files.originals import stored_bytes
+from embeddings.models import Image
+from embeddings.pipeline import ocr_engine
+from embeddings.queue import enqueue_ocr, get_queue, redis_connection
+from embeddings.search import keywords
+
+log = logging.getLogger(__name__)
+MAX_SIDE = 1280  # pixels on the longest side: enough for text a person can read in the photo
+READ_TIMEOUT = 300  # seconds for one picture before its reading process is replaced
+CLAIM_SECONDS = 300
+MAX_TRIES = 3
+JOB_SECONDS = 60  # a job waits this long for the reader, then queues its successor
+
+NICE = 10  # the reading process's CPU priority: a contended core goes ~90% to CLIP
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+# Set by the worker while it runs an encoding job: the reader finishes its image, then waits.
+encoding = threading.Event()
+# Set when the worker is asked to stop: the OCR job returns at once.
+stopping = threading.Event()
+
+
+def _reader_process() -> ProcessPoolExecutor:
+    """The one child process that reads text for this process (started on first use, again after a crash)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=ocr_engine.start, initargs=(NICE, threads))
+        return _pool
+
+
+def read_text(picture) -> str:
+    """The text lines OCR reads in a PIL image, top to bottom; "" when there are none."""
+    global _pool
+    picture = picture.copy()
+    picture.thumbnail((MAX_SIDE, MAX_SIDE))
+    if min(picture.size) < 8:  # a strip holds no text, and the reader would scale it up to a huge canvas (GBs)
+        return ""
+    pixels = np.ascontiguousarray(np.asarray(picture.convert("RGB")))
+    try:
+        return "\n".join(_reader_process().submit(ocr_engine.read_lines, pixels).result(timeout=READ_TIMEOUT))
+    except (BrokenProcessPool, TimeoutError):
+        with _pool_lock:  # the child died (or hangs) on this picture: the next one gets a new child
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+                for proc in list(getattr(_pool, "_processes", {}).values()):
+                    proc.kill()
+            _pool = None
+        raise
+
+
+def read_image(image: Image) -> str:
+    """Decode a stored image through the upload policy (drafted down when large) and read it."""
+    # A draft keeps MAX_SIDE on the short side, so the reader's MAX_SIDE on the long side loses nothing.
+    picture = image_policy.decode(stored_bytes(image), draft_target=MAX_SIDE)
+    return read_text(picture)
+
+
+def _claim(redis, image_id: int) -> bool:
+    if not redis.set(f"clipsearch:ocr:{image_id}", "1", nx=True, ex=CLAIM_SECONDS):
+        return False  # another worker reads it
+    tries = redis.incr(f"clipsearch:ocr:tries:{image_id}")
+    redis.expire(f"clipsearch:ocr:tries:{image_id}", 86400)
+    if tries > MAX_TRIES:
+        Image.objects.filter(pk=image_id, ocr_status=Image.OcrStatus.PENDING).update(ocr_status=Image.OcrStatus.FAILED)
+        log.warning("OCR of image %s stopped its worker %d times: marked failed", image_id, MAX_TRIES)
+        return False
+    return True
+
+
+def _store(image: Image, text: str | None, ok: bool) -> None:
+    image.ocr_text = text
+    Image.objects.filter(pk=image.pk, ocr_status=Image.OcrStatus.PENDING).update(
+        ocr_text=text, ocr_status=Image.OcrStatus.DONE if ok else Image.OcrStatus.FAILED, keywords=keywords.document(image))
+
+
+def _let_clip_go_first(queued_wait: float = 5.0) -> None:
+    """Wait while this process encodes, and (a few seconds at most, the time for the worker to
+    pick it up) while an encoding job is queued: new images become searchable by meaning first."""
+    deadline = time.monotonic() + queued_wait
+    while encoding.is_set() or (time.monotonic() < deadline and clip_work_waiting()):
+        time.sleep(0.05)
+
+
+def run_pending(stop: threading.Event | None = None, redis=None) -> dict:
+    """Read every image waiting for OCR (until `stop` is set). One bad image fails alone."""
+    redis = redis or redis_connection()
+    totals = {"done": 0, "failed": 0}
+    skipped: set[int] = set()
+    while not (stop and stop.is_set()):
+        batch = list(Image.objects.filter(ocr_status=Image.OcrStatus.PENDING, status=Image.Status.INDEXED)
+                     .exclude(pk__in=skipped).select_related("library").order_by("id")[:16])
+        if not batch:
+            break
+        for image in batch:
+            _let_clip_go_first()
+            if stop and stop.is_set():
+                break
+            if not _claim(redis, image.pk):
+                skipped.add(image.pk)
+                continue
+            try:
+                _store(image, read_image(image), True)
+                totals["done"] += 1
+            except Exception as exc:  # a damaged, vanished or unreadable file fails alone
+                log.warning("OCR failed for image %s: %s", image.pk, exc)
+                _store(image, None, False)
+                totals["failed"] += 1
+            finally:
+                redis.delete(f"clipsearch:ocr:{image.pk}")
+    return totals
+
+
+class _Reader:
+    """The one background reading thread of a process, at the lowest CPU priority."""
+
+    def __init__(self):
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+        self.totals: dict = {}
+
+    def ensure(self) -> threading.Thread:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="clipsearch-ocr", daemon=True)
+                self.thread.start()
+            return self.thread
+
+    def _run(self) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+        except (AttributeError, OSError):
+            pass  # not Linux: the queue order alone keeps CLIP first
+        try:
+            self.totals = run_pending()
+        except Exception as exc:
+            log.warning("OCR stopped: %s", exc)
+        finally:
+            close_old_connections()
+
+
+reader = _Reader()
+
+
+def clip_work_waiting() -> bool:
+    try:
+        return get_queue().count > 0
+    except Exception:
+        return False
+
+
+def job(max_seconds: float = JOB_SECONDS) -> dict:
+    """The OCR job: start the reader, and wait for it while no encoding job waits (so that a
+    burst worker ends only when the text is read). When one waits, or after `max_seconds`,
+    queue the next OCR job and return, the reader going on underneath."""
+    if not settings.OCR_ENABLED:
+        return {"disabled": True}  # a job queued before OCR was turned off
+    thread = reader.ensure()
+    deadline = time.monotonic() + max_seconds
+    while thread.is_alive():
+        if stopping.is_set():
+            return {"stopped": True}  # what is left is read after the next start
+        if clip_work_waiting() or time.monotonic() > deadline:
+            enqueue_ocr()
+            return {"handed_back": True}
+        thread.join(0.1)
+    return dict(reader.totals)
+
+
+def pending_exists() -> bool:
+    return settings.OCR_ENABLED and Image.objects.filter(ocr_status=Image.OcrStatus.PENDING,
+                                                         status=Image.Status.INDEXED).exists()

@@ -1,0 +1,120 @@
+"""A text query's one ranking: its meaning (CLIP hits from the index) and its keyword matches
+(OCR text, names) fused, "quoted" phrases enforced, and the list ended where relevance drops.
+The rules are the pure functions of embeddings.search.ranking; this module gathers their inputs."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from embeddings.index.vector_index import to_vectors
+from embeddings.models import Embedding, Image
+from embeddings.search import keywords, model_switch, ranking
+from embeddings.search.query import QueryTerms
+
+POOL = 200  # candidates per side: the cutoff and the fusion look this far down
+BACKGROUND_SIZE = 256
+
+_cache: dict[str, tuple[int, np.ndarray]] = {}
+_cache_lock = threading.Lock()
+
+
+def background(model_key: str) -> np.ndarray:
+    """Vectors of a random sample of the gallery (what an unrelated image looks like to a query).
+
+    Drawn with a seed from the newest embedding's id, so every web process draws the same sample
+    for the same gallery (pages of one search agree) and a new one once the gallery changes."""
+    mine = Embedding.objects.filter(model_name=model_key).values_list("id", flat=True)
+    # Two ordered reads, not one MIN/MAX aggregate: SQLite scans every row of the model for the
+    # aggregate (measured at 100k: 19.9 ms) but reads one index entry for each of these (0.02 ms).
+    lo, hi = mine.order_by("id").first(), mine.order_by("-id").first()
+    if hi is None:
+        return np.zeros((0, 1), np.float32)
+    with _cache_lock:
+        cached = _cache.get(model_key)
+        if cached and cached[0] == hi:
+            return cached[1]
+    rows = Embedding.objects.filter(model_name=model_key)
+    if hi - lo + 1 > BACKGROUND_SIZE * 2:
+        rng = np.random.default_rng(hi)
+        ids = rng.choice(np.arange(lo, hi + 1), size=BACKGROUND_SIZE * 2, replace=False)
+        rows = rows.filter(id__in=[int(i) for i in ids])
+    blobs = list(rows.order_by("id").values_list("vector", flat=True)[:BACKGROUND_SIZE])
+    matrix = to_vectors(blobs) if blobs else np.zeros((0, 1), np.float32)
+    with _cache_lock:
+        _cache[model_key] = (hi, matrix)
+    return matrix
+
+
+def cosines_for(vector, ids) -> dict[int, float]:
+    """Cosines of the query to these images' stored vectors (for keyword matches the index did not list)."""
+    rows = Embedding.objects.filter(model_name=model_switch.serving_key(), image_id__in=list(ids))
+    pairs = list(rows.values_list("image_id", "vector"))
+    if not pairs:
+        return {}
+    scores = to_vectors([v for _, v in pairs]) @ np.asarray(vector, np.float32)
+    return {i: float(s) for (i, _), s in zip(pairs, scores)}
+
+
+@dataclass
+class Ranked:
+    pk: int
+    score: float  # the fused score, on the cosine scale
+    keyword: bool  # a keyword match or a required phrase counted for it
+    meaning: bool  # its cosine alone passed the meaning threshold
+
+
+@dataclass
+class Ranking:
+    items: list[Ranked]  # best first
+    passed: int | None  # how many passed the cutoff, or None where none applied
+    words: list[str]
+    terms: QueryTerms
+
+    def matched(self, image: Image, item: Ranked) -> list[str]:
+        """Why a hit matched: "meaning", "text", "name" (computed for the page shown only)."""
+        why = keywords.why(image, self.words, self.terms) if item.keyword else []
+        return (["meaning"] if item.meaning or not why else []) + why
+
+
+def rank(vector, meaning: list[tuple[int, float]], terms: QueryTerms, rows, min_score=None, cutoff="auto",
+         total=None) -> Ranking:
+    """The fused ranking of image ids, best first.
+
+    `meaning`: the index's best (id, cosine) pairs; `rows`: the images the query may return
+    (filters applied). With "quoted" phrases only images containing them are candidates, looked
+    up through the keyword index however far down the meaning ranking they lie. Works on ids and
+    keyword texts only: building 200 model rows cost 4.3 ms of a 17 ms search at 100k images."""
+    cos = dict(meaning)
+    candidates = set(cos)
+    if terms.required:
+        rows = rows.filter(keywords.phrase_filter(terms))
+        candidates = set(rows.values_list("pk", flat=True)[: POOL * 5])
+        cos = {}
+    matches = keywords.match(rows, terms.text, limit=POOL, total=total)
+    candidates.update(matches.scores)  # drawn from `rows`: filters and phrases already hold
+    if terms.required or terms.excluded:
+        docs = dict(Image.objects.filter(pk__in=list(candidates)).values_list("pk", "keywords"))
+        candidates = {i for i in candidates if i in docs and keywords.phrase_ok(docs[i], terms)}
+    missing = [i for i in candidates if i not in cos]
+    if missing:
+        cos.update(cosines_for(vector, missing))
+    cos = {i: c for i, c in cos.items() if i in candidates}
+    if not cos:
+        return Ranking([], 0 if cutoff == "auto" and min_score is None else None, matches.words, terms)
+    bg = background(model_switch.serving_key())
+    bg_scores = bg @ np.asarray(vector, np.float32) if bg.shape[1] == len(vector) else np.zeros(0)
+    s = ranking.scale(cos.values(), bg_scores)
+    fused = ranking.fuse(cos, matches.scores, s)
+    threshold = ranking.meaning_threshold(s)
+    out = []
+    for i in ranking.order(fused):
+        kw = matches.scores.get(i, 0.0)
+        if min_score is not None and fused[i] < min_score:
+            continue
+        if min_score is None and cutoff == "auto" and not ranking.passes(cos[i], kw, threshold):
+            continue
+        out.append(Ranked(i, min(fused[i], 1.0), bool(kw or terms.required), cos[i] >= threshold))
+    passed = len(out) if (cutoff == "auto" and min_score is None) else None
+    return Ranking(out, passed, matches.words, terms)

@@ -1,0 +1,125 @@
+"""OCR as its own job after encoding: awkward files go through it without a crash or a stuck job,
+a failure stays with its image and never touches its CLIP indexing, re-encoding never reads the
+text again, and with OCR off nothing is asked of it. Real engine (RapidOCR on ONNX Runtime),
+real database, Redis and worker."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image as PILImage
+from PIL import ImageDraw, ImageFont
+
+from embeddings import services
+from embeddings.models import Image
+from embeddings.pipeline import ingest, ocr
+from tests.bad_inputs import corpus
+from tests.support import ROOT, jpeg_bytes, run_worker, running_processes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def sign(text: str) -> bytes:
+    im = PILImage.new("RGB", (480, 200), (250, 250, 250))
+    ImageDraw.Draw(im).text((30, 60), text, font=ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 44),
+                            fill=(10, 10, 10))
+    return jpeg_bytes(im)
+
+
+def test_bad_input_corpus_goes_through_ocr(redis, tmp_path, settings):
+    settings.OCR_ENABLED = True
+    stored = []
+    for name, (data, expected) in corpus().items():
+        if expected == "indexed":
+            stored.append(services.add_image(data, name, enqueue=False))
+    stored.append(services.add_image(sign("Hello 2024"), "sign.jpg", enqueue=False))
+    out = run_worker(tmp_path, "--burst")  # exits 0 only when every job finished; none may hang
+    rows = Image.objects.filter(pk__in=[im.pk for im in stored])
+    assert set(rows.values_list("status", flat=True)) == {"indexed"}, out[-3000:]
+    assert set(rows.values_list("ocr_status", flat=True)) <= {"done", "failed"}, out[-3000:]
+    assert "hello" in Image.objects.get(original_filename="sign.jpg").ocr_text.lower()
+    assert "hello" in Image.objects.get(original_filename="sign.jpg").keywords
+
+
+def test_ocr_failure_stays_with_its_image(redis, settings):
+    settings.OCR_ENABLED = True
+    good = services.add_image(sign("Bus stop 42"), "bus.jpg", enqueue=False)
+    gone = services.add_image(sign("Lost file"), "lost.jpg", enqueue=False)
+    assert ingest.ingest_pending(redis=redis)["indexed"] == 2
+    assert set(Image.objects.values_list("ocr_status", flat=True)) == {"pending"}
+    gone.file.storage.delete(gone.file.name)  # the stored file vanished after encoding
+    totals = ocr.run_pending(redis=redis)
+    assert totals == {"done": 1, "failed": 1}
+    good.refresh_from_db()
+    gone.refresh_from_db()
+    assert (good.status, good.ocr_status) == ("indexed", "done") and "42" in good.ocr_text
+    assert (gone.status, gone.ocr_status, gone.ocr_text) == ("indexed", "failed", None)  # still found by meaning
+
+
+def test_reencode_keeps_the_text_and_ocr_off_asks_nothing(redis, settings):
+    settings.OCR_ENABLED = True
+    im = services.add_image(sign("Platform 9"), "platform.jpg", enqueue=False)
+    ingest.ingest_pending(redis=redis)
+    ocr.run_pending(redis=redis)
+    im.refresh_from_db()
+    text = im.ocr_text
+    assert im.ocr_status == "done" and "platform" in text.lower()
+    services.reencode_images([im])
+    ingest.ingest_pending(redis=redis)
+    im.refresh_from_db()
+    assert (im.status, im.ocr_status, im.ocr_text) == ("indexed", "done", text)  # not read again
+    assert "platform" in im.keywords
+
+    settings.OCR_ENABLED = False
+    off = services.add_image(sign("Exit"), "exit.jpg", enqueue=False)
+    ingest.ingest_pending(redis=redis)
+    off.refresh_from_db()
+    assert (off.status, off.ocr_status) == ("indexed", "")
+    assert ocr.run_pending(redis=redis) == {"done": 0, "failed": 0}
+
+
+def test_a_worker_that_keeps_dying_on_an_image_fails_it(redis, settings):
+    """Claims carry a try count: an image whose reading killed the worker MAX_TRIES times fails."""
+    settings.OCR_ENABLED = True
+    im = services.add_image(sign("Crash"), "crash.jpg", enqueue=False)
+    ingest.ingest_pending(redis=redis)
+    redis.set(f"clipsearch:ocr:tries:{im.pk}", ocr.MAX_TRIES)  # as if killed that often mid-read
+    ocr.run_pending(redis=redis)
+    im.refresh_from_db()
+    assert im.ocr_status == "failed" and im.status == "indexed"
+
+
+
+HOLDER = """
+import os, sys
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clipsearch.settings")
+django.setup()
+from PIL import Image
+from embeddings.pipeline import ocr
+ocr.read_text(Image.new("RGB", (64, 32), "white"))  # starts the reader process
+print(*[p.pid for p in ocr._reader_process()._processes.values()], flush=True)
+sys.stdin.read()  # held until the test kills this process
+"""
+
+
+def test_the_reader_leaves_with_a_worker_killed_outright(tmp_path):
+    """SIGKILL gives a worker no chance to shut its OCR reader down; the reader must not outlive it."""
+    env = {**os.environ, "CLIPSEARCH_DATA_DIR": str(tmp_path)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        reader = int(holder.stdout.readline())
+        assert reader in running_processes()
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        deadline = time.monotonic() + 15
+        while reader in running_processes() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if reader in running_processes():
+            os.kill(reader, signal.SIGKILL)
+            raise AssertionError(f"the OCR reader {reader} outlived its killed parent by 15 s")
+    finally:
+        holder.kill()
