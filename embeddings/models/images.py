@@ -1,3 +1,4 @@
+"""Images and what hangs off them: libraries, embeddings per model, tombstones of deleted images, API tokens."""
 import hashlib
 import secrets
 
