@@ -10,6 +10,7 @@ from pathlib import Path
 import dj_database_url
 
 from clipsearch.config import CONFIG as ENV
+from clipsearch.config import ConfigError
 from embeddings.clip.config import VALIDATED_CONFIG, model_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -151,6 +152,33 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+
+def s3_options(values) -> dict:
+    """The S3 media storage's options from the parsed variables: one bucket shared by every web and
+    worker host; files are still served by the app at MEDIA_URL (embeddings.files.storage says
+    why). Generated names never collide, so no "exists" request before each write; unset
+    credentials fall back to boto3's usual chain (instance roles, ~/.aws)."""
+    if not values["CLIPSEARCH_S3_BUCKET"]:
+        raise ConfigError("CLIPSEARCH_S3_BUCKET must name the bucket when CLIPSEARCH_STORAGE=s3")
+    endpoint = values["CLIPSEARCH_S3_ENDPOINT_URL"] or None
+    return {
+        "bucket_name": values["CLIPSEARCH_S3_BUCKET"],
+        "endpoint_url": endpoint,
+        "access_key": values["AWS_ACCESS_KEY_ID"] or None,
+        "secret_key": values["AWS_SECRET_ACCESS_KEY"] or None,
+        "region_name": values["AWS_DEFAULT_REGION"] or None,
+        # S3-compatible servers (MinIO, Ceph, moto) answer on one host name: the bucket in the path.
+        "addressing_style": "path" if endpoint else None,
+        "file_overwrite": True,
+        "default_acl": None,
+        "querystring_auth": False,
+    }
+
+
+if ENV["CLIPSEARCH_STORAGE"] == "s3":
+    STORAGES["default"] = {"BACKEND": "embeddings.files.storage.S3Media", "OPTIONS": s3_options(ENV)}
+
 WHITENOISE_USE_FINDERS = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -12,13 +12,56 @@ def redis_server():
     """The Redis the app uses: the configured one, or the embedded one under the data folder."""
     from clipsearch import embedded_redis
 
+    # Ours to stop only if this run started it (another run on the same data folder may share it).
+    ours = settings.REDIS_EMBEDDED and not embedded_redis.ping(settings.REDIS_SOCKET)
     if settings.REDIS_EMBEDDED:
         embedded_redis.start(settings.DATA_DIR)
     import django_rq
 
-    conn = django_rq.get_connection(settings.RQ_QUEUE)
-    conn.ping()
-    yield conn
+    try:
+        conn = django_rq.get_connection(settings.RQ_QUEUE)
+        conn.ping()
+        yield conn
+    finally:
+        if ours:  # --daemonize: left alone it would outlive the run, orphaned to init
+            embedded_redis.stop(settings.DATA_DIR)
+
+
+def pytest_configure(config):
+    """A run stopped by SIGTERM (CI's timeout, a supervisor) tears down like one stopped by ^C, so
+    the session fixtures stop what they started (the embedded Redis, the S3 server)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 HTTP API (moto's server) on 127.0.0.1, in its own process, for this run."""
+    from tests import s3
+
+    proc, endpoint = s3.start_server()
+    try:
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def s3_media(s3_endpoint, settings, monkeypatch):
+    """This test's media in a new bucket of that server, for this process (STORAGES) and for the
+    workers, commands and web hosts it starts (the operator's variables); returns (endpoint, bucket)."""
+    from tests import s3
+
+    bucket = s3.new_bucket(s3_endpoint)
+    for name, value in s3.env(s3_endpoint, bucket).items():
+        monkeypatch.setenv(name, value)
+    settings.STORAGES = s3.storages(s3_endpoint, bucket)
+    return s3_endpoint, bucket
 
 
 @pytest.fixture
