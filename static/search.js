@@ -60,7 +60,10 @@
       if (!response.ok) throw new Error((doc.querySelector(".error") || {}).textContent || `the server answered ${response.status}`);
       const have = new Set([...grid.children].map(li => li.dataset.id));
       let added = 0;
-      doc.querySelectorAll("ul.grid > li.card").forEach(li => {
+      // A timeline's month heading comes along unless the grid already ends in that month.
+      const months = () => [...grid.querySelectorAll("li.month")].map(li => li.dataset.month);
+      doc.querySelectorAll("ul.grid > li.card, ul.grid > li.month").forEach(li => {
+        if (li.classList.contains("month")) { if (months().at(-1) !== li.dataset.month) grid.append(document.adoptNode(li)); return; }
         if (!have.has(li.dataset.id)) { grid.append(document.adoptNode(li)); added++; }
       });
       const newPager = doc.querySelector("nav.pager"), count = doc.getElementById("count");

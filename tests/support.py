@@ -110,7 +110,7 @@ def make_token(username) -> str:
 # ---- API answers ------------------------------------------------------------------------------
 RESULT_FIELDS = {"id", "score", "image_url", "thumbnail_url", "detail_url", "width", "height",
                  "original_filename", "uploaded_at", "taken_at", "camera", "library", "path", "matched"}
-LIST_FIELDS = {"query", "model", "took_ms", "results", "next", "passed"}
+LIST_FIELDS = {"query", "model", "took_ms", "results", "next", "passed", "interpreted"}
 
 
 def assert_error(resp, status=None, code=None):

@@ -35,6 +35,7 @@ class Filters:
     taken_before: datetime | None = None
     camera: str | None = None  # every word must appear in the make or the model, any case
     library: str | None = None  # a library's id or name
+    months: tuple[int, ...] = ()  # taken in these months of any year ("snow in december")
 
     def apply(self, rows):
         if self.uploaded_after:
@@ -47,6 +48,8 @@ class Filters:
             rows = rows.filter(taken_at__lt=self.taken_before)
         for word in (self.camera or "").split():
             rows = rows.filter(Q(camera_make__icontains=word) | Q(camera_model__icontains=word))
+        if self.months:
+            rows = rows.filter(taken_at__month__in=self.months)
         if self.library:
             key = self.library.strip()
             rows = rows.filter(Q(library__name=key) | Q(library_id=int(key)) if key.isdigit() else Q(library__name=key))

@@ -81,7 +81,7 @@ def image_vector(image_id: int) -> np.ndarray | None:
 @dataclass
 class Hit:
     image: Image
-    score: float
+    score: float | None  # None when browsing (no query to score against)
     matched: list[str] = field(default_factory=lambda: ["meaning"])  # why it matched: meaning, text, name
 
 

@@ -111,7 +111,7 @@ def check_rate(request):
         raise RateLimited(f"more than {limit} searches a minute; wait a little")
 
 
-def results(request, query, page, next_params=None) -> dict:
+def results(request, query, page, next_params=None, interpreted=None) -> dict:
     """A result list (ResultsOut): the page's hits and the absolute link to the next page."""
     nxt = None
     if page.has_more and next_params is not None:
@@ -120,7 +120,7 @@ def results(request, query, page, next_params=None) -> dict:
             q[key] = str(value)  # replaces (QueryDict.update would append a second offset)
         nxt = request.build_absolute_uri(f"{request.path}?{q.urlencode()}")
     return {"query": query, "model": model_switch.serving_key(), "took_ms": round(page.took_ms, 2), "results": page.hits,
-            "next": nxt, "passed": page.passed}
+            "next": nxt, "passed": page.passed, "interpreted": interpreted}
 
 
 def get_image(image_id) -> Image:

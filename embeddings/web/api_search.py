@@ -4,6 +4,7 @@ from ninja.files import UploadedFile
 
 from embeddings.search import request as search_request
 from embeddings.search import selectors
+from embeddings.search.answer import answer
 from embeddings.search.query import read_query
 from embeddings.web.api_base import READ, check_rate, error_response, get_image, image_parts, read_upload, reads, results
 from embeddings.web.schemas import MAX_Q, ResultsOut, SearchParams
@@ -15,10 +16,8 @@ router = Router()
 def search(request, params: Query[SearchParams]):
     check_rate(request)
     asked = search_request.parse(params.dict(), strict=True)
-    query = read_query(asked.q)
-    page = selectors.search(selectors.query_vector(query), k=asked.k, offset=asked.offset, min_score=asked.min_score,
-                            filters=asked.filters, sort=asked.sort, query=query, cutoff=asked.cutoff)
-    return results(request, params.q, page, {"offset": asked.offset + asked.k})
+    got = answer(asked)
+    return results(request, params.q, got.page, {"offset": asked.offset + asked.k}, got.interpreted)
 
 
 @router.post("/search/image", response={200: ResultsOut, **reads(400, 413, 422, 429)}, auth=READ,

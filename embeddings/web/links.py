@@ -1,11 +1,13 @@
 """How a search travels in links. The numbered pager, the next-page fetch of endless scrolling and
 the lightbox's URL all carry the same search (words or image key, filters, sort, cutoff), made here
 from the search page's context; empty and default values stay out, so shared URLs read plainly."""
+import re
+
 from django.http import QueryDict
 
 KEYS = ("q", "like", "qi", "min_score", "after", "before", "taken_after", "taken_before", "camera", "library",
-        "sort", "cutoff")
-FILTERS = KEYS[3:]
+        "sort", "cutoff", "at")
+FILTERS = KEYS[3:-1]
 DEFAULTS = {"sort": "relevance", "cutoff": "auto"}
 
 
@@ -44,3 +46,15 @@ def count(page, offset: int) -> dict:
 
 def active_filters(ctx) -> int:
     return sum(1 for key in FILTERS if ctx.get(key) not in (None, "", DEFAULTS.get(key)))
+
+
+def chips(q: str, found, ctx) -> list[dict]:
+    """What was read out of the words, as removable chips: "taken: summer 2025", its × link the same
+    search without that phrase (so it filters no more)."""
+    if not found:
+        return []
+    out = []
+    for kind, phrase in found.read:
+        rest = " ".join(re.sub(re.escape(phrase), " ", q, count=1, flags=re.IGNORECASE).split())
+        out.append({"kind": kind, "phrase": phrase, "remove": link(state({**ctx, "q": rest}), offset=0)})
+    return out

@@ -2,7 +2,7 @@
 them. Output fields that are URLs resolve against the request, so links are absolute."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from ninja import ModelSchema, Schema
@@ -95,7 +95,7 @@ class ResultOut(Schema):
     why it matched."""
 
     id: int
-    score: float
+    score: float | None  # null when browsing (no query to score against)
     image_url: str
     thumbnail_url: str
     detail_url: str
@@ -115,7 +115,7 @@ class ResultOut(Schema):
 
     @staticmethod
     def resolve_score(hit):
-        return round(hit.score, 6)
+        return None if hit.score is None else round(hit.score, 6)
 
     @staticmethod
     def resolve_image_url(hit, context):
@@ -163,7 +163,27 @@ class ResultOut(Schema):
 
     @staticmethod
     def resolve_matched(hit):
-        return hit.matched or ["meaning"]
+        return hit.matched  # [] when browsing: nothing was matched, the filters let it through
+
+
+class ReadOut(Schema):
+    kind: Literal["taken", "camera"]
+    phrase: str  # as typed, e.g. "in july 2019"
+
+
+class InterpretedOut(Schema):
+    """What was read out of the query's words into filters (embeddings.search.interpret)."""
+
+    taken_after: date | None  # inclusive
+    taken_before: date | None  # exclusive
+    months: list[int] = Field(default_factory=list, description="months of any year, e.g. [12] for 'in december'")
+    camera: str | None
+    text: str  # what was left for meaning and keywords ("" when only filters were typed)
+    read: list[ReadOut] = Field(default_factory=list)
+
+    @staticmethod
+    def resolve_read(obj):
+        return [{"kind": kind, "phrase": phrase} for kind, phrase in obj.read]
 
 
 class ResultsOut(Schema):
@@ -173,6 +193,7 @@ class ResultsOut(Schema):
     results: list[ResultOut]
     next: str | None
     passed: int | None = None  # how many results passed the relevance cutoff (null: no cutoff applied)
+    interpreted: InterpretedOut | None = None  # dates and camera read out of `q`, or null
 
 
 class UploadItem(Schema):
@@ -201,7 +222,8 @@ HAS_TEXT = r"\S"  # not empty or only whitespace: a query of nothing is refused
 
 
 class SearchParams(Schema):
-    q: str = Field(..., min_length=1, max_length=MAX_Q, pattern=HAS_TEXT)
+    # Optional: without it the filters are browsed, newest taken first. Given, it must say something.
+    q: str | None = Field(None, min_length=1, max_length=MAX_Q, pattern=HAS_TEXT)
     k: int = Field(20, ge=1, le=MAX_K)
     offset: int = Field(0, ge=0, le=10_000)
     min_score: float | None = Field(None, ge=-1, le=1)

@@ -2,12 +2,12 @@
 import base64
 import mimetypes
 import secrets
+from datetime import date
 from functools import wraps
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -18,8 +18,10 @@ from embeddings.files import originals
 from embeddings.models import Image, Library
 from embeddings.search import model_switch, selectors
 from embeddings.search import request as search_request
+from embeddings.search.answer import answer, known_cameras, timeline_months
 from embeddings.search.query import BadQuery, read_query
 from embeddings.web import links
+from embeddings.web.links import chips
 
 PAGE_SIZE = 24
 
@@ -34,6 +36,15 @@ def readable(view):
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def _month(value):
+    """A "jump to" month of the timeline, YYYY-MM, or None."""
+    try:
+        year, month = (int(part) for part in (value or "").split("-"))
+        return date(year, month, 1) if 1900 <= year <= 2100 and 1 <= month <= 12 else None
+    except ValueError:
+        return None
 
 
 def _int(value, default, lo, hi):
@@ -66,15 +77,8 @@ def _saved_query_vector(request, key):
     return np.frombuffer(base64.b64decode(raw), dtype=np.float32)
 
 
-def _cameras() -> list[str]:
-    pairs = Image.objects.exclude(camera_make="", camera_model="").values_list("camera_make", "camera_model")
-    return sorted({" ".join(p for p in pair if p) for pair in pairs.distinct()[:200]})
-
-
 def _filter_choices() -> dict:
-    # The camera suggestions scan the images table: kept a minute per process, not read per page view.
-    return {"libraries": list(Library.objects.values_list("name", flat=True)),
-            "cameras": cache.get_or_set("clipsearch:cameras", _cameras, 60)}
+    return {"libraries": list(Library.objects.values_list("name", flat=True)), "cameras": known_cameras()}
 
 
 @readable
@@ -87,14 +91,13 @@ def search_page(request):
     like = params.get("like")
     upload = request.FILES.get("image")
     saved = params.get("qi")  # key of an image query kept in the session (pages 2, 3, ...)
-    by_text = bool(q) and not (upload or saved or like)  # a text query ranks by words too
-    query = None
     ctx = {"q": q, "min_score": params.get("min_score", ""), "after": params.get("after", ""),
            "before": params.get("before", ""), "taken_after": params.get("taken_after", ""),
            "taken_before": params.get("taken_before", ""), "camera": filters.camera or "",
            "library": filters.library or "", "sort": asked.sort, "cutoff": asked.cutoff, "offset": offset,
            "page_size": PAGE_SIZE, "total_images": Image.objects.count(), "model": selectors.model_info()}
     try:
+        vector, got = None, None
         if like:
             vector = selectors.image_vector(_int(like, 0, 0, 2**62))
             if vector is None:
@@ -103,24 +106,27 @@ def search_page(request):
         elif saved:
             vector = _saved_query_vector(request, saved)
             ctx["qi"] = saved
-        elif q or upload:
-            if upload and upload.size > settings.MAX_UPLOAD_BYTES:
+        elif upload:
+            if upload.size > settings.MAX_UPLOAD_BYTES:
                 raise BadQuery("the file is over the upload size limit")
-            query = read_query(q) if q else None
-            vector = selectors.query_vector(query, upload.read() if upload else None)
-            if upload:
-                ctx["qi"] = _save_query_vector(request, vector)
-        else:
-            vector = None
+            vector = selectors.query_vector(read_query(q) if q else None, upload.read())
+            ctx["qi"] = _save_query_vector(request, vector)
+        elif ctx["total_images"]:  # words (dates and cameras read out of them), or a timeline to browse
+            got = answer(asked, at=_month(params.get("at")))
         if vector is not None:
             page = selectors.search(vector, k=PAGE_SIZE, offset=offset, min_score=asked.min_score, filters=filters,
-                                    exclude_id=int(like) if like else None, sort=asked.sort,
-                                    query=query if by_text else None, cutoff=asked.cutoff)
-            ctx.update(page=page, next_offset=offset + PAGE_SIZE if page.has_more else None,
-                       prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
-                       searched=True, by_image=bool(upload or saved),
-                       match_words=selectors.highlight_words(query) if by_text else [])
+                                    exclude_id=int(like) if like else None, sort=asked.sort, cutoff=asked.cutoff)
+        else:
+            page = got.page if got else None
+        if page is not None:
+            browsing = bool(got and got.browsing)
+            ctx.update(page=page, searched=True, by_image=bool(upload or saved), browsing=browsing,
+                       timeline=browsing and not q, at=params.get("at", "") if browsing else "",
+                       chips=chips(q, got.interpreted, ctx) if got else [],
+                       match_words=selectors.highlight_words(got.query) if got and got.query else [])
             state = links.state(ctx)
+            if ctx["timeline"]:
+                ctx["months"] = [{**m, "url": links.link(state, at=m["key"], offset=0)} for m in timeline_months(filters)]
             ctx.update(state=state.urlencode(), pages=links.pages(state, offset, page, PAGE_SIZE),
                        count=links.count(page, offset),
                        next_url=links.link(state, offset=offset + PAGE_SIZE) if page.has_more else None,
