@@ -1,4 +1,4 @@
-"""Two request-level rules that hold before any view runs.
+"""Request-level rules that hold around every view.
 
 Body size: a request whose Content-Length is over its limit is refused with 413 before Django
 reads a byte of the body (Django would otherwise parse a 300 MB form to disk first, and only then
@@ -9,12 +9,18 @@ and the admin's "add images" form) take up to BATCH_FILES files' worth per reque
 API errors: under /api/, the answers that Django and django-ninja make without the API's exception
 handlers (404 for an unknown path, 405 for an undeclared method, with its Allow header kept) are
 given in the API's error envelope {"error": {"code", "message"}}, as JSON like every other answer.
+
+A read whose database connection died (a restart, a failover, `pg_terminate_backend`) is answered
+again once on a new connection (RetryReads): health checks only catch a connection that died
+between requests, and a GET has nothing to undo. The API marks its 503 for a database error
+(`response.database_went_away`); a page's view raises, and process_exception runs it again.
 """
 from __future__ import annotations
 
 from functools import cache
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 
@@ -63,6 +69,37 @@ class RequestLimits:
                 replaced["Allow"] = response["Allow"]
             return replaced
         return response
+
+
+class RetryReads:
+    SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if getattr(response, "database_went_away", False) and request.method in self.SAFE:
+            request.read_retried = True
+            self.reconnect()
+            response = self.get_response(request)
+        return response
+
+    def process_exception(self, request, exception):
+        """A page's view raised: run it once more here, on a new connection (a second failure is
+        the usual 500)."""
+        if (isinstance(exception, (OperationalError, InterfaceError)) and request.method in self.SAFE
+                and not getattr(request, "read_retried", False) and request.resolver_match):
+            request.read_retried = True
+            self.reconnect()
+            match = request.resolver_match
+            return match.func(request, *match.args, **match.kwargs)
+        return None
+
+    @staticmethod
+    def reconnect() -> None:
+        for conn in connections.all(initialized_only=True):
+            conn.close()  # the next query opens a new connection
 
 
 def _api_error(status: int, message: str) -> JsonResponse:

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "clipsearch.middleware.RequestLimits",  # body size before Django reads it; API errors as JSON
+    "clipsearch.middleware.RetryReads",  # a read whose database connection died: once more, on a new one
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -4,11 +4,17 @@ rq's default Worker forks a child per job, so the CLIP model would load once per
 This one runs jobs in its own process (SimpleWorker) and loads the model once, at start.
 It also watches the claims of other workers on a timer of its own: a killed worker's images go
 back to the queue as soon as its lease lapses, not at rq's next maintenance (minutes later).
+And it outlives a Redis restart: rq retries only its wait for the next job, and quits ("found an
+unhandled exception") when the connection breaks anywhere else (a job's start or end, a heartbeat,
+maintenance); here any of those waits for Redis to answer again and the loop goes on. A job whose
+bookkeeping broke loses nothing: its images are pending or claimed under a lease that lapses, and
+the sweep queues them again.
 """
 import logging
 import threading
 import time
 
+import redis
 from django.conf import settings
 from django.db import close_old_connections
 from rq.worker import SimpleWorker
@@ -20,6 +26,7 @@ from embeddings.pipeline import ingest, ocr
 from embeddings.queue import enqueue_ingest, enqueue_ocr
 
 log = logging.getLogger(__name__)
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class ModelWorker(SimpleWorker):
@@ -106,6 +113,36 @@ class ModelWorker(SimpleWorker):
             ingest.ingest_pending(redis=self.connection)  # reclaims the lapsed claims first
             close_old_connections()
 
+    def wait_for_redis(self, during: str, exc: Exception) -> None:
+        """Redis broke during `during`: wait (backing off to 5 s) until it answers, then go on."""
+        log.warning("Redis went away during %s (%s); waiting for it to come back", during, exc)
+        delay = 0.2
+        while not self._stop_requested:
+            try:
+                self.connection.ping()
+            except REDIS_DOWN:
+                time.sleep(delay)
+                delay = min(5.0, delay * 2)
+                continue
+            try:  # a restarted Redis lost the worker's registration: register again
+                self.register_birth()
+            except (ValueError, *REDIS_DOWN):
+                pass  # still registered (a dropped connection, not a restart)
+            log.warning("Redis answers again; going on")
+            return
+
+    def check_for_suspension(self, burst):
+        try:
+            super().check_for_suspension(burst)
+        except REDIS_DOWN as exc:
+            self.wait_for_redis("the suspension check", exc)
+
+    def heartbeat(self, *args, **kwargs):
+        try:
+            super().heartbeat(*args, **kwargs)
+        except REDIS_DOWN as exc:
+            self.wait_for_redis("a heartbeat", exc)
+
     def execute_job(self, job, queue):
         # A long-lived process has no request cycle to drop dead database connections
         # (a restarted or failed-over server); do it around every job.
@@ -115,6 +152,8 @@ class ModelWorker(SimpleWorker):
             ocr.encoding.set()  # the OCR reader of this process waits while images are encoded
         try:
             return super().execute_job(job, queue)
+        except REDIS_DOWN as exc:
+            self.wait_for_redis(f"job {job.id} ({job.func_name})", exc)
         finally:
             if encoding:
                 ocr.encoding.clear()
@@ -125,5 +164,8 @@ class ModelWorker(SimpleWorker):
         super().request_stop(signum, frame)
 
     def run_maintenance_tasks(self):
-        super().run_maintenance_tasks()
+        try:
+            super().run_maintenance_tasks()
+        except REDIS_DOWN as exc:
+            self.wait_for_redis("maintenance", exc)
         self._safe_sweep()

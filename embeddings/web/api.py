@@ -76,6 +76,8 @@ def on_unavailable(request, exc):
     what = "Redis" if isinstance(exc, (RedisConnectionError, RedisTimeoutError)) else "the database"
     response = _error(request, 503, "unavailable", f"{what} is unreachable for a moment; try again")
     response["Retry-After"] = "2"
+    # clipsearch.middleware.RetryReads answers a read once more, on a new database connection.
+    response.database_went_away = what == "the database"
     return response
 
 
