@@ -2,12 +2,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from embeddings import services
+from embeddings.albums import albums
 from embeddings.library import libraries
-from embeddings.models import ApiToken, Image, Library
+from embeddings.models import Album, AlbumImage, ApiToken, Image, Library, Share
 from embeddings.queue import enqueue_scan
 
 
@@ -185,3 +187,43 @@ class LibraryAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for library in queryset:
             libraries.remove_library(library)
+
+
+class AlbumEntryInline(admin.TabularInline):
+    model = AlbumImage
+    raw_id_fields = ["image"]
+    extra = 0
+
+
+@admin.register(Album)
+class AlbumAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "size", "order", "updated_at"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+    raw_id_fields = ["cover"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    inlines = [AlbumEntryInline]
+
+    @admin.display(description="images")
+    def size(self, obj):
+        return albums.count(obj)
+
+    def get_inlines(self, request, obj):
+        # A smart album's members come from its saved search ("query"), not from entries.
+        return [] if obj is not None and obj.kind == Album.Kind.SMART else self.inlines
+
+
+@admin.register(Share)
+class ShareAdmin(admin.ModelAdmin):
+    list_display = ["album", "created_at", "expires_at", "originals", "revoked_at"]
+    list_filter = ["originals"]
+    readonly_fields = ["album", "token_hash", "created_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # links are made on the album's page or by the API, which show the token once
+
+    @admin.action(description="Revoke the selected links")
+    def revoke(self, request, queryset):
+        n = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {n} link{'s' if n != 1 else ''}.")

@@ -101,7 +101,7 @@
   const selected = new Set();
   let anchor = null;  // the last card picked: shift-click selects from it
   const cards = () => [...grid.querySelectorAll("li.card")];
-  const buttons = ["select-none", "delete-selected", "reencode-selected"].map($);
+  const buttons = ["select-none", "delete-selected", "reencode-selected", "add-to-album"].map($).filter(Boolean);
 
   function mark(li, on) {
     li.classList.toggle("selected", on);
@@ -185,6 +185,29 @@
     }
     refresh();
     $("select-all").focus();  // the button that was used is disabled now
+  });
+
+  // ---- put the selection in an album (POST /api/albums/{id}/images) --------------------------
+  if ($("add-to-album")) $("add-to-album").addEventListener("click", async () => {
+    const ids = [...selected], target = $("album-target");
+    if (!ids.length || !target.value) return;
+    try {
+      const response = await fetch(`/api/albums/${target.value}/images`, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ ids: ids.map(Number) }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error((body.error && body.error.message) || `the server answered ${response.status}`);
+      const name = target.selectedOptions[0].textContent;
+      notice.innerHTML = "";
+      notice.append(`Added ${plural(body.done.length, "image")} to `);
+      const a = document.createElement("a"); a.href = `/albums/${target.value}/`; a.textContent = name; notice.append(a, ".");
+      cards().forEach(li => mark(li, false));
+    } catch (err) {
+      notice.textContent = `Nothing added: ${err.message}`;
+    }
+    refresh();
   });
 
   $("reencode-selected").addEventListener("click", async () => {

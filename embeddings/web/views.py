@@ -15,7 +15,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
 from embeddings.files import originals
-from embeddings.models import Image, Library
+from embeddings.models import Album, Image, Library
 from embeddings.search import model_switch, selectors
 from embeddings.search import request as search_request
 from embeddings.search.answer import answer, known_cameras, timeline_months
@@ -137,6 +137,10 @@ def search_page(request):
     status = 400 if "error" in ctx else 200
     if params.get("fragment"):  # the next page for endless scrolling: its cards and pager only
         return render(request, "_results_page.html", ctx, status=status)
+    if request.user.is_staff:  # the staff tools: put a selection in an album, keep this search as a smart album
+        ctx["manual_albums"] = Album.objects.filter(kind=Album.Kind.MANUAL)
+        ctx["smart_query"] = {search_request.ALIASES.get(key, key): value for key, value in params.items()
+                              if key in links.FILTERS and value and key not in ("q", "at")}
     opened = _int(params.get("open"), 0, 0, 2**62)  # a shared lightbox link: that image, wherever it ranks
     ctx["filters_active"] = links.active_filters(ctx)
     ctx.update(_filter_choices(), opened=Image.objects.filter(pk=opened).select_related("library").first() if opened else None)
