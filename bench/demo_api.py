@@ -52,7 +52,7 @@ def main(argv=None) -> dict:
         for i, (img, meta) in enumerate(synth.gallery(args.images, seed=31337)):
             buf = io.BytesIO()
             img.save(buf, "JPEG", quality=90)
-            names.append(synth.demo_filename(i, meta))
+            names.append(synth.neutral_filename(i))
             metas.append(meta)
             services.add_image(buf.getvalue(), names[-1], enqueue=False)
         t = time.perf_counter()

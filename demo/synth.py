@@ -352,6 +352,12 @@ def demo_filename(i: int, meta: dict) -> str:
     return f"demo-{i:04d}-{meta['size']}-{meta['colour']}-{meta['shape']}.jpg"
 
 
+def neutral_filename(i: int) -> str:
+    """The name `make demo` stores the `i`-th gallery image under: "demo-0007.jpg". It says nothing of
+    the picture, so a demo hit is found by what the model sees, not by its name on the keyword side."""
+    return f"demo-{i:04d}.jpg"
+
+
 def parse_demo_filename(name: str) -> dict[str, str] | None:
     """The attributes (size, colour, shape) a `demo_filename` name states, or None for any other name."""
     parts = name.removesuffix(".jpg").split("-") if name.endswith(".jpg") else []

@@ -187,18 +187,32 @@
     $("select-all").focus();  // the button that was used is disabled now
   });
 
-  // ---- put the selection in an album (POST /api/albums/{id}/images) --------------------------
+  // ---- put the selection (or the lightbox's image) in an album (POST /api/albums/{id}/images) --
+  async function toAlbum(album, ids) {
+    const response = await fetch(`/api/albums/${album}/images`, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+      body: JSON.stringify({ ids: ids.map(Number) }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error((body.error && body.error.message) || `the server answered ${response.status}`);
+    return body;
+  }
+  if ($("lb-add-to-album")) $("lb-add-to-album").addEventListener("click", async () => {
+    const id = (($("lb-detail").getAttribute("href") || "").match(/\/images\/(\d+)\//) || [])[1], status = $("lb-album-status");
+    if (!id) return;
+    try {
+      await toAlbum($("lb-album-target").value, [id]);
+      status.textContent = `Added to ${$("lb-album-target").selectedOptions[0].textContent}.`;
+    } catch (err) {
+      status.textContent = `Not added: ${err.message}`;
+    }
+  });
   if ($("add-to-album")) $("add-to-album").addEventListener("click", async () => {
     const ids = [...selected], target = $("album-target");
     if (!ids.length || !target.value) return;
     try {
-      const response = await fetch(`/api/albums/${target.value}/images`, {
-        method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-        body: JSON.stringify({ ids: ids.map(Number) }),
-      });
-      const body = await response.json().catch(() => ({}));
-      if (!response.ok) throw new Error((body.error && body.error.message) || `the server answered ${response.status}`);
+      const body = await toAlbum(target.value, ids);
       const name = target.selectedOptions[0].textContent;
       notice.innerHTML = "";
       notice.append(`Added ${plural(body.done.length, "image")} to `);

@@ -2,7 +2,7 @@ import io
 
 from django.core.management.base import BaseCommand
 
-from demo.synth import demo_filename, gallery
+from demo.synth import gallery, neutral_filename
 from embeddings import services
 
 
@@ -15,10 +15,10 @@ class Command(BaseCommand):
 
     def handle(self, count, seed, **options):
         def files():
-            for i, (img, meta) in enumerate(gallery(count, seed=seed)):
+            for i, (img, _meta) in enumerate(gallery(count, seed=seed)):
                 buf = io.BytesIO()
                 img.save(buf, "JPEG", quality=90)
-                yield demo_filename(i, meta), buf.getvalue(), None
+                yield neutral_filename(i), buf.getvalue(), None
 
         report = services.add_images(files())
         added = len(report.added)
