@@ -185,6 +185,7 @@ LAYERS = (
     ("embeddings.library",),
     ("embeddings.duplicates",),
     ("embeddings.pipeline",),
+    ("embeddings.backup",),
     ("embeddings.jobs",),
     ("embeddings.web", "embeddings.admin", "embeddings.templatetags", "embeddings.management", "embeddings.migrations"),
     ("clipsearch", "embeddings"),
@@ -303,6 +304,16 @@ def test_no_private_name_crosses_a_module(tmp_path):
     assert private_names_crossing(tmp_path, ("pkg",)) == ["pkg.b imports pkg.a._hidden", "pkg.b uses pkg.a._hidden"]
     offenders = private_names_crossing()
     assert not offenders, offenders
+
+
+MAX_MODULE_LINES = 300
+
+
+def test_no_app_module_over_300_lines():
+    """One idea per module: past 300 lines a module holds more than one (migrations aside)."""
+    long = {name: n for name, path in project_modules(ROOT, ("clipsearch", "embeddings")).items()
+            if ".migrations." not in name and (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert not long, long
 
 
 # ---- (b) the settings table and the README agree -------------------------------------------------
