@@ -68,13 +68,22 @@ def read_text(picture) -> str:
     try:
         return "\n".join(_reader_process().submit(ocr_engine.read_lines, pixels).result(timeout=READ_TIMEOUT))
     except (BrokenProcessPool, TimeoutError):
-        with _pool_lock:  # the child died (or hangs) on this picture: the next one gets a new child
-            if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-                for proc in list(getattr(_pool, "_processes", {}).values()):
-                    proc.kill()
-            _pool = None
+        stop_reader()  # the child died (or hangs) on this picture: the next one gets a new child
         raise
+
+
+def stop_reader() -> None:
+    """End this process's reading child (after a crash, or when the worker leaves)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            # Taken before the shutdown, which drops the executor's process table (it is None after:
+            # iterating it then was the "'NoneType' object has no attribute 'values'" a stopping worker logged).
+            children = list((getattr(_pool, "_processes", None) or {}).values())
+            _pool.shutdown(wait=False, cancel_futures=True)
+            for proc in children:
+                proc.kill()
+        _pool = None
 
 
 def read_image(image: Image) -> str:
@@ -115,14 +124,17 @@ def run_pending(stop: threading.Event | None = None, redis=None) -> dict:
     redis = redis or redis_connection()
     totals = {"done": 0, "failed": 0}
     skipped: set[int] = set()
-    while not (stop and stop.is_set()):
+    def leaving() -> bool:
+        return stopping.is_set() or bool(stop and stop.is_set())
+
+    while not leaving():
         batch = list(Image.objects.filter(ocr_status=Image.OcrStatus.PENDING, status=Image.Status.INDEXED)
                      .exclude(pk__in=skipped).select_related("library").order_by("id")[:16])
         if not batch:
             break
         for image in batch:
             _let_clip_go_first()
-            if stop and stop.is_set():
+            if leaving():
                 break
             if not _claim(redis, image.pk):
                 skipped.add(image.pk)
@@ -130,8 +142,12 @@ def run_pending(stop: threading.Event | None = None, redis=None) -> dict:
             try:
                 _store(image, read_image(image), True)
                 totals["done"] += 1
-            except Exception as exc:  # a damaged, vanished or unreadable file fails alone
-                log.warning("OCR failed for image %s: %s", image.pk, exc)
+            except Exception as exc:
+                if leaving():  # the worker is stopping, not the image failing: the next worker reads it
+                    redis.decr(f"clipsearch:ocr:tries:{image.pk}")
+                    log.info("OCR of image %s left for the next worker: this one is stopping", image.pk)
+                    break
+                log.warning("OCR failed for image %s: %s", image.pk, exc)  # a damaged or vanished file fails alone
                 _store(image, None, False)
                 totals["failed"] += 1
             finally:

@@ -160,7 +160,7 @@ class ModelWorker(SimpleWorker):
             close_old_connections()
 
     def request_stop(self, signum, frame):
-        ocr.stopping.set()  # a running OCR job returns at once instead of waiting out its reader
+        ocr.stopping.set()  # a running OCR job returns at once; its image stays pending for the next worker
         super().request_stop(signum, frame)
 
     def run_maintenance_tasks(self):

@@ -123,3 +123,34 @@ def test_the_reader_leaves_with_a_worker_killed_outright(tmp_path):
             raise AssertionError(f"the OCR reader {reader} outlived its killed parent by 15 s")
     finally:
         holder.kill()
+
+
+def test_a_worker_stopping_mid_read_leaves_the_image_pending_quietly(redis, settings, caplog):
+    """The stop of a worker is not a failure of the image it was reading: the reading child is killed
+    (as when the worker leaves), and the image stays pending for the next worker, its tries unspent."""
+    import threading
+
+    settings.OCR_ENABLED = True
+    image = services.add_image(sign("Platform 9"), "platform.jpg", enqueue=False)
+    assert ingest.ingest_pending(redis=redis)["indexed"] == 1
+    claim = f"clipsearch:ocr:{image.pk}"
+    done = {}
+    reader = threading.Thread(target=lambda: done.update(ocr.run_pending(redis=redis)))
+    try:
+        reader.start()
+        deadline = time.monotonic() + 60
+        while not redis.exists(claim) and time.monotonic() < deadline:  # the reading has started
+            time.sleep(0.01)
+        assert redis.exists(claim)
+        ocr.stopping.set()  # what ModelWorker.request_stop does
+        ocr.stop_reader()  # and the child goes with the process
+        reader.join(60)
+    finally:
+        ocr.stopping.clear()
+        ocr.stop_reader()
+    assert not reader.is_alive() and done == {"done": 0, "failed": 0}
+    image.refresh_from_db()
+    assert image.ocr_status == "pending" and image.ocr_text is None
+    assert not [r for r in caplog.records if "OCR failed" in r.getMessage()]
+    assert int(redis.get(f"clipsearch:ocr:tries:{image.pk}") or 0) == 0 and not redis.exists(claim)
+    assert ocr.run_pending(redis=redis) == {"done": 1, "failed": 0}  # the next worker reads it
