@@ -64,3 +64,9 @@ def read_lines(pixels: np.ndarray) -> list[str]:
     result, _ = _engine(pixels)
     lines = [str(text).strip() for _box, text, score in (result or []) if float(score) >= MIN_CONFIDENCE]
     return [line for line in lines if line]
+
+
+def has_text(pixels: np.ndarray) -> bool:
+    """Whether text detection alone (no recognition) finds any text box in an RGB array."""
+    boxes, _ = _engine(pixels, use_det=True, use_cls=False, use_rec=False)
+    return bool(boxes)

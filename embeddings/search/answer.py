@@ -78,14 +78,22 @@ def timeline_months(filters: Filters, limit: int = 600) -> list[dict]:
 
 def answer(asked: SearchRequest, today: date | None = None, exclude_id: int | None = None,
            at: date | None = None) -> Answer:
-    """Answer a search: read dates and a camera out of its words, then browse or rank."""
+    """Answer a search: read dates and a camera out of its words, then browse or rank. A reading that
+    no image passes was a guess gone wrong ("colosseum 2019" names a file, not a year): the words
+    are then taken as typed."""
     today = today or timezone.localdate()
     found = interpret(asked.q, today, known_cameras()) if asked.q else None
-    filters = with_words(asked.filters, found) if found else asked.filters
-    text = found.text if found else asked.q
+    if found:
+        filters = with_words(asked.filters, found)
+        if _browsable(filters).exists():
+            return replace(_answer(asked, filters, found.text, at, exclude_id), interpreted=found)
+    return _answer(asked, asked.filters, asked.q, at, exclude_id)
+
+
+def _answer(asked: SearchRequest, filters: Filters, text: str, at: date | None, exclude_id: int | None) -> Answer:
     if carries_nothing(text):
-        return Answer(browse(filters, asked.k, asked.offset, at), found or None, None)
+        return Answer(browse(filters, asked.k, asked.offset, at), None, None)
     query = read_query(text)
     page = selectors.search(selectors.query_vector(query), k=asked.k, offset=asked.offset, min_score=asked.min_score,
                             filters=filters, sort=asked.sort, query=query, cutoff=asked.cutoff, exclude_id=exclude_id)
-    return Answer(page, found or None, query)
+    return Answer(page, None, query)

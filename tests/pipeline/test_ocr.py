@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
@@ -154,3 +155,34 @@ def test_a_worker_stopping_mid_read_leaves_the_image_pending_quietly(redis, sett
     assert not [r for r in caplog.records if "OCR failed" in r.getMessage()]
     assert int(redis.get(f"clipsearch:ocr:tries:{image.pk}") or 0) == 0 and not redis.exists(claim)
     assert ocr.run_pending(redis=redis) == {"done": 1, "failed": 0}  # the next worker reads it
+
+
+def _photo(text=None, size=48, w=4000, h=3000):
+    """A 12 MP photo-like JPEG (smooth colour field, sensor noise), with a small label in a corner or none."""
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(h // 50, w // 50, 3)).cumsum(0).cumsum(1)
+    base = (base - base.min()) / (np.ptp(base) + 1e-9) * 200 + 20
+    im = PILImage.fromarray(base.astype(np.uint8)).resize((w, h), PILImage.BICUBIC)
+    im = PILImage.fromarray(np.clip(np.asarray(im).astype(np.int16) + rng.integers(-12, 12, (h, w, 3)), 0, 255).astype(np.uint8))
+    if text:
+        draw, x, y = ImageDraw.Draw(im), w - size * len(text) * 0.7 - 80, h - size * 2
+        draw.rectangle([x - 20, y - 15, x + size * len(text) * 0.65, y + size * 1.4], fill=(245, 245, 240))
+        draw.text((x, y), text, font=ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", size),
+                  fill=(20, 20, 20))
+    return jpeg_bytes(im, quality=85)
+
+
+def test_a_photo_without_text_gets_a_first_look_only_and_small_text_is_still_read(redis, settings):
+    settings.OCR_ENABLED = True
+    plain = services.add_image(_photo(), "plain.jpg", enqueue=False)
+    label = services.add_image(_photo("EXIT 12"), "label.jpg", enqueue=False)
+    assert ingest.ingest_pending(redis=redis)["indexed"] == 2
+    try:
+        before = dict(ocr.counts)
+        assert ocr.read_image(plain) == ""
+        assert (ocr.counts["looked"] - before["looked"], ocr.counts["read"] - before["read"]) == (1, 0)  # not read in full
+        text = ocr.read_image(label)  # 48 px letters in a corner of a 4000x3000 photo
+        assert "exit" in text.lower().replace(" ", ""), text
+        assert (ocr.counts["looked"] - before["looked"], ocr.counts["read"] - before["read"]) == (2, 1)
+    finally:
+        ocr.stop_reader()
