@@ -11,6 +11,7 @@ bookkeeping broke loses nothing: its images are pending or claimed under a lease
 the sweep queues them again.
 """
 import logging
+import os
 import threading
 import time
 
@@ -26,6 +27,9 @@ from embeddings.pipeline import ingest, ocr
 from embeddings.queue import enqueue_ingest, enqueue_ocr
 
 log = logging.getLogger(__name__)
+# The worker's CPU priority: below the web processes (nice 0) that answer searches on the same
+# machine, above its own OCR reader (which adds ocr.NICE on top). Encoding takes what searching leaves.
+NICE = 5
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
@@ -81,6 +85,10 @@ class ModelWorker(SimpleWorker):
         # Imported here: the settings name this class, and importing them must not load torch.
         from embeddings.clip.service import get_clip_service
 
+        try:
+            os.nice(NICE)  # raising one's own niceness needs no privilege
+        except (AttributeError, OSError):
+            pass
         get_clip_service().warmup()
         self._safe_sweep()
         sweeper = threading.Thread(target=self._sweeper, name="clipsearch-sweeper", daemon=True)

@@ -16,15 +16,21 @@ from embeddings.search.query import QueryTerms
 POOL = 200  # candidates per side: the cutoff and the fusion look this far down
 BACKGROUND_SIZE = 256
 
-_cache: dict[str, tuple[int, np.ndarray]] = {}
+_cache: dict[str, tuple] = {}  # model key -> (newest embedding id, sample, index generation)
 _cache_lock = threading.Lock()
 
 
-def background(model_key: str) -> np.ndarray:
+def background(model_key: str, generation=None) -> np.ndarray:
     """Vectors of a random sample of the gallery (what an unrelated image looks like to a query).
 
     Drawn with a seed from the newest embedding's id, so every web process draws the same sample
-    for the same gallery (pages of one search agree) and a new one once the gallery changes."""
+    for the same gallery (pages of one search agree) and a new one once the gallery changes. With
+    the index's `generation` (the Redis counter bumped by every write), the sample is reused without
+    a database round trip until the counter moves: two queries fewer per search."""
+    with _cache_lock:
+        cached = _cache.get(model_key)
+        if generation is not None and cached and len(cached) > 2 and cached[2] == generation:
+            return cached[1]
     mine = Embedding.objects.filter(model_name=model_key).values_list("id", flat=True)
     # Two ordered reads, not one MIN/MAX aggregate: SQLite scans every row of the model for the
     # aggregate (measured at 100k: 19.9 ms) but reads one index entry for each of these (0.02 ms).
@@ -34,6 +40,7 @@ def background(model_key: str) -> np.ndarray:
     with _cache_lock:
         cached = _cache.get(model_key)
         if cached and cached[0] == hi:
+            _cache[model_key] = (hi, cached[1], generation)
             return cached[1]
     rows = Embedding.objects.filter(model_name=model_key)
     if hi - lo + 1 > BACKGROUND_SIZE * 2:
@@ -43,7 +50,7 @@ def background(model_key: str) -> np.ndarray:
     blobs = list(rows.order_by("id").values_list("vector", flat=True)[:BACKGROUND_SIZE])
     matrix = to_vectors(blobs) if blobs else np.zeros((0, 1), np.float32)
     with _cache_lock:
-        _cache[model_key] = (hi, matrix)
+        _cache[model_key] = (hi, matrix, generation)
     return matrix
 
 
@@ -79,7 +86,7 @@ class Ranking:
 
 
 def rank(vector, meaning: list[tuple[int, float]], terms: QueryTerms, rows, min_score=None, cutoff="auto",
-         total=None) -> Ranking:
+         total=None, generation=None) -> Ranking:
     """The fused ranking of image ids, best first.
 
     `meaning`: the index's best (id, cosine) pairs; `rows`: the images the query may return
@@ -103,7 +110,7 @@ def rank(vector, meaning: list[tuple[int, float]], terms: QueryTerms, rows, min_
     cos = {i: c for i, c in cos.items() if i in candidates}
     if not cos:
         return Ranking([], 0 if cutoff == "auto" and min_score is None else None, matches.words, terms)
-    bg = background(model_switch.serving_key())
+    bg = background(model_switch.serving_key(), generation)
     bg_scores = bg @ np.asarray(vector, np.float32) if bg.shape[1] == len(vector) else np.zeros(0)
     s = ranking.scale(cos.values(), bg_scores)
     fused = ranking.fuse(cos, matches.scores, s)

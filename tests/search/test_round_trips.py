@@ -1,0 +1,38 @@
+"""The database round trips a search makes through the API, counted: each one costs more on
+PostgreSQL across a network than in SQLite, and a new text query's budget is milliseconds."""
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_text_search_makes_four_round_trips(client, indexed_gallery, django_assert_max_num_queries):
+    assert client.get("/api/search", {"q": "a red circle"}).status_code == 200  # warm: model, index, background
+    # the ids the filters allow, keyword counts, keyword matches, the page's rows; the cutoff's
+    # background sample is reused until the index generation moves
+    with django_assert_max_num_queries(4):
+        assert client.get("/api/search", {"q": "a blue star"}).status_code == 200
+
+
+def test_a_browse_makes_one_round_trip(client, indexed_gallery, django_assert_max_num_queries):
+    client.get("/api/search")
+    with django_assert_max_num_queries(1):
+        body = client.get("/api/search", {"k": 5}).json()
+    assert len(body["results"]) == 5
+
+
+def test_the_background_sample_is_kept_per_index_generation(indexed_gallery, demo_images, redis,
+                                                              django_assert_num_queries):
+    from embeddings.index.signal import read_generation
+    from embeddings.search import fusion
+    from tests.support import upload_and_ingest
+
+    generation = read_generation("demo")
+    first = fusion.background("demo", generation)
+    assert first.shape[0] == len(indexed_gallery)  # a small gallery's sample is all of it
+    with django_assert_num_queries(0):
+        assert fusion.background("demo", generation) is first
+    upload_and_ingest(demo_images[30:34], redis)  # four more rows, and the generation moves on commit
+    with django_assert_num_queries(0):  # asked with the old generation: the kept sample, no round trip
+        assert fusion.background("demo", generation) is first
+    assert read_generation("demo") != generation
+    assert fusion.background("demo", read_generation("demo")).shape[0] == len(indexed_gallery) + 4
