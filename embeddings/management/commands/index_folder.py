@@ -28,8 +28,8 @@ class Command(BaseCommand):
         if in_place:
             return self._in_place(root)
         paths = sorted(p for p in (root.rglob("*") if recursive else root.iterdir()) if p.is_file())
-        files = ((str(p), p.read_bytes, _size(p)) for p in tqdm(paths, desc="importing", unit="file", disable=None))
-        report = services.add_images(files)
+        with tqdm(total=len(paths), desc="importing", unit="file", disable=None) as bar:
+            report = services.import_paths(paths, progress=bar)
         for bad in report.rejected:
             self.stderr.write(f"skipped {bad.filename}: {bad.reason}")
         self.stdout.write(f"added {len(report.added)}, skipped {len(report.duplicates)} duplicates and "
@@ -45,10 +45,3 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             self.stdout.write(f"added library {library.name!r} (id {library.pk}) at {library.root}")
         call_command("library", "scan", str(library.pk), stdout=self.stdout, stderr=self.stderr)
-
-
-def _size(path):
-    try:
-        return path.stat().st_size
-    except OSError:
-        return None  # reading it will say why
