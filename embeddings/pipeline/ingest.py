@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from embeddings.duplicates import store as duplicates
 from embeddings.files.originals import stored_bytes
 from embeddings.index.signal import bump_generation
 from embeddings.models import Embedding, Image
@@ -119,7 +120,7 @@ def _encode_batch(service, images: list[Image], token: str) -> tuple[int, int]:
     readable = [i for i in range(len(images)) if i not in errors]
     errors.update({readable[j]: msg for j, msg in encoded.errors.items()})
     vectors = {readable[j]: row for j, row in zip(encoded.indices, encoded.embeddings)}
-    now, done, failed, wants_ocr = timezone.now(), 0, 0, False
+    now, done, failed, wants_ocr, indexed = timezone.now(), 0, 0, False, []
     model_key = settings.MODEL_KEY
     with transaction.atomic():
         for i, image in enumerate(images):
@@ -138,10 +139,21 @@ def _encode_batch(service, images: list[Image], token: str) -> tuple[int, int]:
                 Embedding.objects.filter(image=image, model_name=model_key).delete()
                 Embedding.objects.create(image=image, model_name=model_key, vector=vectors[i].astype("float32").tobytes())
                 done += 1
+                indexed.append(image.pk)
         transaction.on_commit(lambda: bump_generation(model_key))
+        transaction.on_commit(lambda: _check_duplicates(indexed))
         if wants_ocr:
             transaction.on_commit(enqueue_ocr)  # after the vectors are visible: meaning first
     return done, failed
+
+
+def _check_duplicates(ids: list[int]) -> None:
+    """Newly indexed images against the collection (embeddings.duplicates.store): a few ms an image,
+    measured in docs/DUPLICATES.md. A failure here never fails the batch: the full pass catches up."""
+    try:
+        duplicates.check_new(ids)
+    except Exception:
+        log.exception("duplicate check failed for images %s", ids[:10])
 
 
 def ingest_pending(service=None, redis=None, batch_size: int | None = None, max_batches: int | None = None) -> dict:

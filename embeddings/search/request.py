@@ -38,6 +38,8 @@ class Filters:
     months: tuple[int, ...] = ()  # taken in these months of any year ("snow in december")
 
     def apply(self, rows):
+        # a library image hidden as a duplicate of a kept copy leaves every search (SPEC §15)
+        rows = rows.filter(duplicate_hidden__isnull=True)
         if self.uploaded_after:
             rows = rows.filter(uploaded_at__gte=self.uploaded_after)
         if self.uploaded_before:

@@ -13,7 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from embeddings.files import image_policy
 from embeddings.search.query import BadQuery
 from embeddings.search.request import BadParameter
-from embeddings.web import api_albums, api_images, api_libraries, api_model, api_search
+from embeddings.web import api_albums, api_duplicates, api_images, api_libraries, api_model, api_search
 from embeddings.web.api_base import RateLimited, error_body
 
 
@@ -37,6 +37,7 @@ api.add_router("", api_images.router)
 api.add_router("", api_model.router)
 api.add_router("/libraries", api_libraries.router)
 api.add_router("/albums", api_albums.router)
+api.add_router("/duplicates", api_duplicates.router)
 
 
 # ---- errors: every failure answers {"error": {"code", "message"}} ------------------------

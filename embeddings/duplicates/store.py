@@ -1,0 +1,178 @@
+"""The evidence and pairs in the database: hashes made when an image is indexed, the check of a new
+image against the collection (its neighbours only), and the full pass (after a model switch, or
+to start over). Reads the thumbnails through the storage; writes only the duplicates' own tables."""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Q
+
+from embeddings.duplicates import hashing, pairs, rules
+from embeddings.models import DuplicatePair, Image, ImageHash
+
+log = logging.getLogger(__name__)
+CHUNK = 500
+SERIES = timedelta(seconds=rules.SERIES_SECONDS)
+
+
+def thumbnail_bytes(image: Image) -> bytes:
+    with image.thumbnail.storage.open(image.thumbnail.name, "rb") as f:
+        return f.read()
+
+
+def evidence(data: bytes) -> ImageHash:
+    full, grid = hashing.hashes_of_bytes(data)
+    colour = np.clip(np.rint(hashing.colour_signature(data)), 0, 255).astype(np.uint8)
+    return ImageHash(full=full, grid=hashing.to_bytes(grid).tobytes(), colour=colour.tobytes())
+
+
+def save_evidence(images) -> list[int]:
+    """Make and store the hashes of these images (replacing older ones); the ids that have them."""
+    made = []
+    for image in images:
+        if not image.thumbnail:
+            continue
+        try:
+            row = evidence(thumbnail_bytes(image))
+        except (OSError, ValueError) as exc:  # a thumbnail gone or unreadable: no evidence, no pairs
+            log.warning("no duplicate evidence for image %s: %s", image.pk, exc)
+            continue
+        row.image_id = image.pk
+        made.append(row)
+    with transaction.atomic():
+        ImageHash.objects.filter(image_id__in=[r.image_id for r in made]).delete()
+        ImageHash.objects.bulk_create(made)
+    return [r.image_id for r in made]
+
+
+def _grid(blob) -> np.ndarray:
+    return np.frombuffer(bytes(blob), dtype=">i8").astype(np.int64)
+
+
+def _seconds(when) -> float:
+    return when.timestamp() if when else np.nan
+
+
+class Matrix:
+    """Every image's hashes in memory, caught up by row id (re-made rows get new ids): a worker
+    checks one new image against 100k in milliseconds without reading them all each time. Rows of
+    images deleted since stay until the next reload; candidates are read back from the database."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.watermark, self.where = 0, {}
+        self.ids = np.zeros(0, np.int64)
+        self.full = np.zeros(0, np.uint64)
+        self.grid = np.zeros((0, pairs.GRID), np.uint64)
+
+    def sync(self) -> None:
+        with self.lock:
+            rows = list(ImageHash.objects.filter(id__gt=self.watermark).order_by("id")
+                        .values_list("id", "image_id", "full", "grid"))
+            if not rows:
+                return
+            add_ids, add_full, add_grid = [], [], []
+            for row_id, image_id, full, grid in rows:
+                g = pairs.as_unsigned(_grid(grid))
+                f = np.int64(full).view(np.uint64)
+                if image_id in self.where:
+                    k = self.where[image_id]
+                    self.full[k], self.grid[k] = f, g
+                else:
+                    self.where[image_id] = len(self.ids) + len(add_ids)
+                    add_ids.append(image_id), add_full.append(f), add_grid.append(g)
+                self.watermark = row_id
+            if add_ids:
+                self.ids = np.concatenate([self.ids, np.asarray(add_ids, np.int64)])
+                self.full = np.concatenate([self.full, np.asarray(add_full, np.uint64)])
+                self.grid = np.concatenate([self.grid, np.asarray(add_grid, np.uint64).reshape(-1, pairs.GRID)])
+
+    def near(self, full: int, grid, bits: int) -> dict[int, int]:
+        """image id -> pair distance for every image within `bits` of this one."""
+        d = pairs.distances_to(full, grid, self.full, self.grid)
+        hit = np.flatnonzero(d <= bits)
+        return {int(self.ids[k]): int(d[k]) for k in hit}
+
+
+_matrix = Matrix()
+
+
+def _store_pairs(image_id: int, decided: dict[int, tuple[str, int]]) -> None:
+    with transaction.atomic():
+        DuplicatePair.objects.filter(Q(low_id=image_id) | Q(high_id=image_id)).delete()
+        DuplicatePair.objects.bulk_create(
+            [DuplicatePair(low_id=min(image_id, o), high_id=max(image_id, o), tier=t, bits=b) for o, (t, b) in decided.items()],
+            ignore_conflicts=True)
+
+
+def check_image(image: Image, matrix: Matrix | None = None) -> int:
+    """Compare one image (its hashes stored) with the collection: hash neighbours within the
+    similar tier's bits and images taken moments apart; store the pairs the rules keep."""
+    matrix = matrix or _matrix
+    mine = ImageHash.objects.filter(image=image).first()
+    if mine is None:
+        return 0
+    matrix.sync()
+    grid = _grid(mine.grid)
+    near = matrix.near(mine.full, grid, rules.SIMILAR_BITS)
+    near.pop(image.pk, None)
+    if image.taken_at:  # a series shot whose hash moved further than the bits: found by time
+        moments = Image.objects.filter(taken_at__range=(image.taken_at - SERIES, image.taken_at + SERIES))
+        for other in moments.exclude(pk=image.pk).values_list("pk", flat=True)[:200]:
+            k = matrix.where.get(other)
+            if k is not None and other not in near:
+                near[other] = int(pairs.distances_to(mine.full, grid, matrix.full[k:k + 1], matrix.grid[k:k + 1])[0])
+    found = (ImageHash.objects.filter(image_id__in=list(near)).exclude(image__status=Image.Status.FAILED)
+             .values_list("image_id", "colour", "image__taken_at"))
+    colour = np.frombuffer(bytes(mine.colour), np.uint8).astype(np.float32)
+    decided = {}
+    for other, blob, taken in found:
+        c = float(np.abs(np.frombuffer(bytes(blob), np.uint8).astype(np.float32) - colour).mean())
+        tier = pairs.decide(near[other], c, _int_seconds(image.taken_at), _int_seconds(taken))
+        if tier:
+            decided[other] = (tier, near[other])
+    _store_pairs(image.pk, decided)
+    return len(decided)
+
+
+def _int_seconds(when):
+    return None if when is None else int(when.timestamp())
+
+
+def check_new(image_ids) -> int:
+    """The worker's hook after a batch commits: hashes, then each image against the collection."""
+    images = list(Image.objects.filter(pk__in=list(image_ids), status=Image.Status.INDEXED))
+    done = set(save_evidence(images))
+    return sum(check_image(i) for i in images if i.pk in done)
+
+
+def full_pass(rehash: bool = False, progress=None) -> dict:
+    """Every indexed image's hashes (only the missing ones unless `rehash`), then every pair found
+    anew: the stored pairs are replaced in one transaction."""
+    todo = Image.objects.filter(status=Image.Status.INDEXED)
+    if not rehash:
+        todo = todo.filter(duplicate_hash__isnull=True)
+    ids = list(todo.values_list("pk", flat=True))
+    for start in range(0, len(ids), CHUNK):
+        save_evidence(Image.objects.filter(pk__in=ids[start:start + CHUNK]))
+        if progress:
+            progress(min(start + CHUNK, len(ids)), len(ids))
+    rows = list(ImageHash.objects.filter(image__status=Image.Status.INDEXED).order_by("image_id")
+                .values_list("image_id", "full", "grid", "colour", "image__taken_at"))
+    if not rows:
+        found = {}
+    else:
+        image_ids = [r[0] for r in rows]
+        found = pairs.find_pairs(np.asarray([r[1] for r in rows], np.int64), np.stack([_grid(r[2]) for r in rows]),
+                                 np.stack([np.frombuffer(bytes(r[3]), np.uint8) for r in rows]).astype(np.float32),
+                                 np.asarray([_seconds(r[4]) for r in rows], np.float64))
+    with transaction.atomic():
+        DuplicatePair.objects.all().delete()
+        # rows are in id order, so row a < row b is image low < image high
+        DuplicatePair.objects.bulk_create([DuplicatePair(low_id=image_ids[a], high_id=image_ids[b], tier=t, bits=bits)
+                                           for (a, b), (t, bits) in found.items()], batch_size=2000)
+    return {"hashed": len(ids), "images": len(rows), "pairs": len(found)}
