@@ -41,7 +41,10 @@ def clean_query(query: dict) -> dict:
     if unknown:
         raise AlbumError(f"unknown search parameters: {', '.join(sorted(unknown))} (known: {', '.join(QUERY_KEYS)})")
     kept = {k: str(v).replace("\x00", "").strip()[:300] for k, v in query.items() if v not in (None, "")}
-    search_request.parse(kept, strict=True)  # a date it cannot use is refused now, not at every read
+    try:
+        search_request.parse(kept, strict=True)  # a date it cannot use is refused now, not at every read
+    except search_request.BadParameter as exc:
+        raise AlbumError(str(exc)) from None
     return kept
 
 

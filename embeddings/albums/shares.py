@@ -3,7 +3,7 @@ optional expiry; originals only when the share says so. A link that is revoked, 
 finds nothing, and says no more than a 404."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.utils import timezone
 
@@ -13,8 +13,13 @@ from embeddings.models import Album, Image, Share
 
 def create(album: Album, expires_at: datetime | None = None, originals: bool = False) -> tuple[Share, str]:
     """A new link to the album: (the share, its token, shown this once)."""
-    if expires_at is not None and expires_at <= timezone.now():
-        raise albums.AlbumError("expires_at is in the past")
+    if expires_at is not None:
+        try:  # stored in UTC: an offset that pushes it past the year 9999 cannot be
+            expires_at = expires_at.astimezone(UTC) if timezone.is_aware(expires_at) else expires_at.replace(tzinfo=UTC)
+        except (OverflowError, ValueError):
+            raise albums.AlbumError("expires_at is out of range") from None
+        if expires_at <= timezone.now():
+            raise albums.AlbumError("expires_at is in the past")
     token = Share.new_token()
     share = Share.objects.create(album=album, token_hash=Share.hash(token), expires_at=expires_at, originals=originals)
     return share, token

@@ -75,6 +75,9 @@ def test_revoked_expired_and_unknown_links_are_404(client, auth, shared):
     past = client.post(f"/api/albums/{album['id']}/share", {"expires_at": "2001-01-01T00:00:00Z"},
                        content_type="application/json", **auth)
     assert past.status_code == 422
+    far = client.post(f"/api/albums/{album['id']}/share", {"expires_at": "9999-12-31T23:00:00-05:00"},
+                      content_type="application/json", **auth)
+    assert far.status_code == 422 and "out of range" in far.json()["error"]["message"]
 
 
 def test_a_deleted_album_takes_its_links_with_it(client, auth, shared):
