@@ -50,17 +50,23 @@ def run_user_path(env: dict, folder: Path, n: int, ocr: bool, timeout: float = 3
         shutil.rmtree(Path(env["CLIPSEARCH_DATA_DIR"]) / sub, ignore_errors=True)
     worker = subprocess.Popen(manage + ["rqworker", "embeddings"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    probe = ("from embeddings.models import Image as I; import sys; "
-             "q=I.objects.filter(status='indexed'); "
-             f"sys.exit(0 if q.count()>={n} and (not {ocr} or not q.filter(ocr_status='pending').exists()) else 1)")
+    from django.db import close_old_connections
+
+    from embeddings.models import Image
+
+    def finished() -> bool:
+        close_old_connections()
+        done = Image.objects.filter(status="indexed")
+        return done.count() >= n and not (ocr and done.filter(ocr_status="pending").exists())
+
     try:
         time.sleep(8)  # the worker loads its model first, as it does when a user starts it beforehand
         started = time.perf_counter()
         subprocess.run(manage + ["index_folder", str(folder)], cwd=ROOT, env=env, check=True, capture_output=True)
         while time.perf_counter() - started < timeout:
-            if subprocess.run(manage + ["shell", "-c", probe], cwd=ROOT, env=env, capture_output=True).returncode == 0:
+            if finished():
                 return time.perf_counter() - started
-            time.sleep(0.5)
+            time.sleep(0.2)
         raise TimeoutError(f"{n} photos not indexed in {timeout} s")
     finally:
         worker.terminate()
@@ -81,6 +87,10 @@ def main(argv=None):
     env = {**os.environ, **common.app_env(model_dir, data_dir=data_dir), "DATABASE_URL": args.database_url,
            "REDIS_URL": args.redis_url, "CLIPSEARCH_LIBRARY_SCAN_MINUTES": "0"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    os.environ.update(env)  # this process watches the database through the app's models
+    import django
+
+    django.setup()
     naive = ingest_bench.Naive(model_dir)
     rows, out = [], {"machine": common.machine_line(), "load_before": common.loadavg(), "results": []}
     for label in args.sizes.split(","):
