@@ -203,6 +203,10 @@ def delete_images(images) -> int:
     images = list(images)
     model_key = settings.MODEL_KEY
     with transaction.atomic():
+        # Lock the rows first: a worker (on any host) that adds a row referring to one of them now
+        # waits for this delete, instead of slipping in between Django's collecting of the related
+        # rows and the delete (the commit would then fail on that row's foreign key: a 500).
+        list(Image.objects.select_for_update().filter(pk__in=[i.pk for i in images]).values_list("pk", flat=True))
         Tombstone.objects.bulk_create([Tombstone(image_id=i.pk) for i in images])
         Image.objects.filter(pk__in=[i.pk for i in images]).delete()
         transaction.on_commit(lambda: bump_generation(model_key))

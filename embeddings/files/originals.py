@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import stat
 from pathlib import Path, PurePosixPath
 
@@ -35,6 +36,9 @@ def original_path(image: Image) -> Path:
     if rel.is_absolute() or ".." in rel.parts:
         raise NotInLibrary("the stored path leaves the library")
     root = os.path.realpath(image.library.root)
+    if not os.path.isdir(root):  # not mounted here: say where, rather than "no such file"
+        raise NotInLibrary(f"the library folder {image.library.root} is not visible on this host ({socket.gethostname()}); "
+                           "every worker and web host must mount it at the same path")
     target = os.path.realpath(os.path.join(root, *rel.parts))
     if not inside(root, target):
         raise NotInLibrary("the file is a symlink that leads out of the library")

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import multiprocessing
 import os
+import socket
 import stat
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -152,7 +153,8 @@ def scan(library, progress=None, tick=None) -> dict:
     root = os.path.realpath(library.root)
     if not os.path.isdir(root):
         what = "does not exist" if not os.path.lexists(library.root) else "is not a folder"
-        raise Refused(f"the folder {library.root} {what} (is the disk connected?): nothing was removed")
+        raise Refused(f"the folder {library.root} {what} on {socket.gethostname()} (is the disk connected, is it "
+                      "mounted on this worker host?): nothing was removed")
     files, skipped = walk(root)
     rec = Reconciler(library, files, skipped, reread=lambda path, size, mtime: read_one(root, path, size, mtime, ()))
     if not files and rec.known:
