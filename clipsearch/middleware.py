@@ -17,6 +17,7 @@ between requests, and a GET has nothing to undo. The API marks its 503 for a dat
 """
 from __future__ import annotations
 
+import logging
 from functools import cache
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from django.urls import reverse
 
 BATCH_FILES = 20
 FORM_ROOM = 1024 * 1024  # multipart boundaries, headers and the other fields of a form
+log = logging.getLogger(__name__)
 _CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -81,7 +83,7 @@ class RetryReads:
         response = self.get_response(request)
         if getattr(response, "database_went_away", False) and request.method in self.SAFE:
             request.read_retried = True
-            self.reconnect()
+            self.reconnect(request)
             response = self.get_response(request)
         return response
 
@@ -91,13 +93,15 @@ class RetryReads:
         if (isinstance(exception, (OperationalError, InterfaceError)) and request.method in self.SAFE
                 and not getattr(request, "read_retried", False) and request.resolver_match):
             request.read_retried = True
-            self.reconnect()
+            self.reconnect(request)
             match = request.resolver_match
             return match.func(request, *match.args, **match.kwargs)
         return None
 
     @staticmethod
-    def reconnect() -> None:
+    def reconnect(request) -> None:
+        log.warning("the database connection died under %s %s; answering it once more on a new one",
+                    request.method, request.path)
         for conn in connections.all(initialized_only=True):
             conn.close()  # the next query opens a new connection
 

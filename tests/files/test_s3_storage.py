@@ -3,6 +3,9 @@
 them with its checks and headers, a real worker process reads them to encode and OCR, re-encode
 and delete work, and check_index compares the database with the bucket."""
 import io
+import os
+import subprocess
+import sys
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -11,7 +14,7 @@ from django.core.management import call_command
 from embeddings.models import Image
 from tests import s3
 from tests.pipeline.test_ocr import sign
-from tests.support import run_worker
+from tests.support import ROOT, run_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,3 +84,32 @@ def test_uploads_serving_workers_reencode_delete_and_check_index_on_s3(client, r
     code, report = check_index()
     assert code == 2 and "media folder is missing" in report, report
     assert Image.objects.filter(status="failed").count() == 0
+
+
+def test_s3_without_a_bucket_stops_start_up_naming_the_variable(tmp_path):
+    env = {**os.environ, "CLIPSEARCH_STORAGE": "s3", "CLIPSEARCH_S3_BUCKET": "", "CLIPSEARCH_DATA_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "CLIPSEARCH_S3_BUCKET must name the bucket" in out.stderr, out.stderr[-2000:]
+    env["CLIPSEARCH_STORAGE"] = "azure"
+    out = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "CLIPSEARCH_STORAGE must be one of filesystem, s3" in out.stderr, out.stderr[-2000:]
+
+
+def test_a_large_library_scan_writes_thumbnails_from_forked_processes(s3_media, redis, tmp_path):
+    """From PROCESSES_FROM files a scan reads in forked processes: each opens its own connection
+    to the bucket (a boto3 client's sockets are never shared across a fork)."""
+    from PIL import Image as PILImage
+
+    from embeddings.library import libraries, scan
+
+    endpoint, bucket = s3_media
+    root = tmp_path / "photos"
+    root.mkdir()
+    n = scan.PROCESSES_FROM + 20
+    for i in range(n):
+        PILImage.new("RGB", (40, 30), (i % 256, i // 256 * 40, 90)).save(root / f"{i}.png")  # lossless: distinct
+    library = libraries.add_library(str(root), name="photos")
+    report = libraries.run_scan(library)
+    assert report["counts"]["added"] == n, report["counts"]
+    thumbs = set(Image.objects.filter(library=library).values_list("thumbnail", flat=True))
+    assert len(thumbs) == n and thumbs <= s3.keys(endpoint, bucket)
