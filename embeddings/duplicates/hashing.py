@@ -17,6 +17,9 @@ KEEP = 8
 # A row or column at an edge whose grey values vary less than this (std, 0-255) is a flat bar:
 # trimmed, so that a screenshot or a letterboxed copy hashes like the picture inside it.
 FLAT_STD = 4.0
+# Grey levels (95th percentile of a line) from a bar's colour: within BAR_TIGHT a line is bar; the
+# picture beside it stands beyond BAR_FAR (JPEG ringing may blur the step over a line or two).
+BAR_TIGHT, BAR_FAR = 4.0, 12.0
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -30,15 +33,28 @@ _DCT = _dct_matrix(SIDE)
 _WEIGHTS = (1 << np.arange(63, -1, -1, dtype=np.uint64)).astype(np.uint64)
 
 
+def _bar_depth(lines: np.ndarray) -> int:
+    """How many of these lines (rows or columns, the edge's first) belong to a flat bar. A bar is
+    one colour (every line within BAR_TIGHT of the first line's, almost everywhere) and ends
+    abruptly: within two lines of its end the picture stands BAR_FAR from its colour. Judged against
+    the bar's colour, not line by line: a picture's low-contrast rows (a soft gradient) are flat
+    too, but drift away from it gradually (the per-line flatness test cut screenshots there)."""
+    if lines[0].std() >= FLAT_STD:
+        return 0
+    away = np.percentile(np.abs(lines - np.median(lines[0])), 95, axis=1)
+    beyond = away > BAR_TIGHT
+    if not beyond.any():
+        return len(lines)
+    depth = int(beyond.argmax())
+    return depth if (away[depth:depth + 3] > BAR_FAR).any() else 0
+
+
 def flat_edges(grey: np.ndarray) -> tuple[int, int, int, int]:
     """top, bottom, left, right of the picture inside flat bars along its edges (the whole
     picture when it is flat, or when trimming would leave less than half a side)."""
     h, w = grey.shape
-    rows, cols = grey.std(axis=1) >= FLAT_STD, grey.std(axis=0) >= FLAT_STD
-    if not rows.any() or not cols.any():
-        return 0, h, 0, w
-    top, bottom = int(rows.argmax()), h - int(rows[::-1].argmax())
-    left, right = int(cols.argmax()), w - int(cols[::-1].argmax())
+    top, bottom = _bar_depth(grey), h - _bar_depth(grey[::-1])
+    left, right = _bar_depth(grey.T), w - _bar_depth(grey.T[::-1])
     if bottom - top < h // 2 or right - left < w // 2:
         return 0, h, 0, w
     return top, bottom, left, right
@@ -69,13 +85,23 @@ CROP_GRID = tuple((left, top, right, bottom) for left in (0, .05) for top in (0,
                   for right in (0, .05) for bottom in (0, .05))
 
 
+# Where an image's hashes of the whole picture lie in its list: the whole as it is, and the
+# picture inside flat bars (a screenshot's, a letterbox's; the same as the whole where none).
+WHOLES = (0, len(CROP_GRID))
+
+
 def picture_hashes(picture: PILImage.Image) -> tuple[int, list[int]]:
-    """The whole picture's hash and its crop grid's (the first crop is the whole picture)."""
+    """The whole picture's hash and the image's 17 hashes: its crop grid's 16 (the first is the
+    whole picture), then the picture inside flat edge bars. Only that last one is trimmed: trimming
+    every hash cut flat parts of ordinary pictures (a text's page, a soft gradient) differently in
+    each copy and lost 5-20% of their recall (docs/DUPLICATES.md), while a screenshot needs it."""
     grey = picture.convert("L")
     grey.thumbnail((128, 128), PILImage.Resampling.BOX)
-    arr = trim_flat_edges(np.asarray(grey, dtype=np.float32))
+    arr = np.asarray(grey, dtype=np.float32)
     h, w = arr.shape
     hashes = [_hash_array(arr[int(t * h):h - int(b * h), int(left * w):w - int(r * w)]) for left, t, r, b in CROP_GRID]
+    trimmed = trim_flat_edges(arr)
+    hashes.append(hashes[0] if trimmed.shape == arr.shape else _hash_array(trimmed))
     return hashes[0], hashes
 
 

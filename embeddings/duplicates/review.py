@@ -29,20 +29,27 @@ def best_key(image: Image):
             image.library_id is not None, -image.pk)
 
 
-def _live_edges(tier: str) -> list[tuple[int, int]]:
+def _live_edges(tier: str) -> dict[tuple[int, int], int]:
     rows = DuplicatePair.objects.all() if tier == "similar" else DuplicatePair.objects.filter(tier=DuplicatePair.Tier.SAME)
     gone = Q(low__duplicate_hidden__isnull=False) | Q(high__duplicate_hidden__isnull=False) | Q(
         low__status=Image.Status.FAILED) | Q(high__status=Image.Status.FAILED)
-    edges = set(rows.exclude(gone).values_list("low_id", "high_id"))
+    edges = {(a, b): bits for a, b, bits in rows.exclude(gone).values_list("low_id", "high_id", "bits")}
     said = set(NotDuplicate.objects.filter(low_id__in={a for a, _ in edges}).values_list("low_id", "high_id"))
-    return sorted(edges - said)
+    return {pair: bits for pair, bits in edges.items() if pair not in said}
 
 
 def groups(tier: str = "same") -> list[dict]:
     """[{"tier", "best", "images": [ids, best first]}], largest first."""
     if tier == "exact":
         return exact_groups()
-    stars = rules.star_groups(_live_edges(tier))
+    edges = _live_edges(tier)
+    ids = {i for pair in edges for i in pair}
+    if tier == "same":  # one picture has one taken time (rules.same_groups)
+        times = Image.objects.filter(pk__in=ids).values_list("pk", "taken_at")
+        taken = {pk: int(t.timestamp()) if t else None for pk, t in times}
+        stars = rules.same_groups(edges, taken)
+    else:
+        stars = rules.star_groups(sorted(edges))
     rows = Image.objects.in_bulk([i for g in stars for i in g])
     out = []
     for group in stars:

@@ -66,34 +66,30 @@ class Matrix:
         self.lock = threading.Lock()
         self.watermark, self.where = 0, {}
         self.ids = np.zeros(0, np.int64)
-        self.full = np.zeros(0, np.uint64)
         self.grid = np.zeros((0, pairs.GRID), np.uint64)
 
     def sync(self) -> None:
         with self.lock:
             rows = list(ImageHash.objects.filter(id__gt=self.watermark).order_by("id")
-                        .values_list("id", "image_id", "full", "grid"))
+                        .values_list("id", "image_id", "grid"))
             if not rows:
                 return
-            add_ids, add_full, add_grid = [], [], []
-            for row_id, image_id, full, grid in rows:
+            add_ids, add_grid = [], []
+            for row_id, image_id, grid in rows:
                 g = pairs.as_unsigned(_grid(grid))
-                f = np.int64(full).view(np.uint64)
                 if image_id in self.where:
-                    k = self.where[image_id]
-                    self.full[k], self.grid[k] = f, g
+                    self.grid[self.where[image_id]] = g
                 else:
                     self.where[image_id] = len(self.ids) + len(add_ids)
-                    add_ids.append(image_id), add_full.append(f), add_grid.append(g)
+                    add_ids.append(image_id), add_grid.append(g)
                 self.watermark = row_id
             if add_ids:
                 self.ids = np.concatenate([self.ids, np.asarray(add_ids, np.int64)])
-                self.full = np.concatenate([self.full, np.asarray(add_full, np.uint64)])
                 self.grid = np.concatenate([self.grid, np.asarray(add_grid, np.uint64).reshape(-1, pairs.GRID)])
 
-    def near(self, full: int, grid, bits: int) -> dict[int, int]:
+    def near(self, hashes, bits: int) -> dict[int, int]:
         """image id -> pair distance for every image within `bits` of this one."""
-        d = pairs.distances_to(full, grid, self.full, self.grid)
+        d = pairs.distances_to(hashes, self.grid)
         hit = np.flatnonzero(d <= bits)
         return {int(self.ids[k]): int(d[k]) for k in hit}
 
@@ -118,20 +114,20 @@ def check_image(image: Image, matrix: Matrix | None = None) -> int:
         return 0
     matrix.sync()
     grid = _grid(mine.grid)
-    near = matrix.near(mine.full, grid, rules.SIMILAR_BITS)
+    near = matrix.near(grid, rules.SIMILAR_BITS)
     near.pop(image.pk, None)
     if image.taken_at:  # a series shot whose hash moved further than the bits: found by time
         moments = Image.objects.filter(taken_at__range=(image.taken_at - SERIES, image.taken_at + SERIES))
         for other in moments.exclude(pk=image.pk).values_list("pk", flat=True)[:200]:
             k = matrix.where.get(other)
             if k is not None and other not in near:
-                near[other] = int(pairs.distances_to(mine.full, grid, matrix.full[k:k + 1], matrix.grid[k:k + 1])[0])
+                near[other] = int(pairs.distances_to(grid, matrix.grid[k:k + 1])[0])
     found = (ImageHash.objects.filter(image_id__in=list(near)).exclude(image__status=Image.Status.FAILED)
              .values_list("image_id", "colour", "image__taken_at"))
-    colour = np.frombuffer(bytes(mine.colour), np.uint8).astype(np.float32)
+    colour = np.frombuffer(bytes(mine.colour), np.uint8)
     decided = {}
     for other, blob, taken in found:
-        c = float(np.abs(np.frombuffer(bytes(blob), np.uint8).astype(np.float32) - colour).mean())
+        c = rules.colour_distance(colour, np.frombuffer(bytes(blob), np.uint8))
         tier = pairs.decide(near[other], c, _int_seconds(image.taken_at), _int_seconds(taken))
         if tier:
             decided[other] = (tier, near[other])
@@ -162,14 +158,14 @@ def full_pass(rehash: bool = False, progress=None) -> dict:
         if progress:
             progress(min(start + CHUNK, len(ids)), len(ids))
     rows = list(ImageHash.objects.filter(image__status=Image.Status.INDEXED).order_by("image_id")
-                .values_list("image_id", "full", "grid", "colour", "image__taken_at"))
+                .values_list("image_id", "grid", "colour", "image__taken_at"))
     if not rows:
         found = {}
     else:
         image_ids = [r[0] for r in rows]
-        found = pairs.find_pairs(np.asarray([r[1] for r in rows], np.int64), np.stack([_grid(r[2]) for r in rows]),
-                                 np.stack([np.frombuffer(bytes(r[3]), np.uint8) for r in rows]).astype(np.float32),
-                                 np.asarray([_seconds(r[4]) for r in rows], np.float64))
+        found = pairs.find_pairs(np.stack([_grid(r[1]) for r in rows]),
+                                 np.stack([np.frombuffer(bytes(r[2]), np.uint8) for r in rows]).astype(np.float32),
+                                 np.asarray([_seconds(r[3]) for r in rows], np.float64))
     with transaction.atomic():
         DuplicatePair.objects.all().delete()
         # rows are in id order, so row a < row b is image low < image high

@@ -6,6 +6,7 @@ distractors. Every item carries the bytes a user would add, so the rules are jud
 app itself makes of them (its thumbnail, then the hash)."""
 from __future__ import annotations
 
+import collections
 import io
 from dataclasses import dataclass, field
 from functools import cache
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
+
+from embeddings.duplicates import pairs, rules
 
 FONTS = sorted(p for d in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/liberation")
                for p in Path(d).glob("*.ttf"))
@@ -108,7 +111,7 @@ def _encode(im, fmt="JPEG", quality=92, taken=None, orientation=None):
     if orientation:
         exif[0x0112] = orientation
     buf = io.BytesIO()
-    kwargs = {"quality": quality} if fmt == "JPEG" else {}
+    kwargs = {"quality": quality} if fmt == "JPEG" else {"compress_level": 1}  # lossless either way; level 1 is 5x faster
     if fmt == "JPEG" and (taken is not None or orientation):
         kwargs["exif"] = exif.tobytes()
     im.save(buf, fmt, **kwargs)
@@ -183,3 +186,38 @@ def generate(originals=500, series_every=3, distractors=300, seed=24) -> list[It
                                   "series", when, {"kind": kind}))
                 picture += 1
     return items
+
+
+def _score(groups, truth, positives) -> dict:
+    tp = fp = 0
+    for g in groups:
+        for i in range(len(g)):
+            for j in range(i + 1, len(g)):
+                tp, fp = (tp + 1, fp) if truth(g[i]) == truth(g[j]) else (tp, fp + 1)
+    return {"precision": round(tp / max(1, tp + fp), 4), "recall": round(tp / max(1, positives), 4),
+            "true_pairs": tp, "false_pairs": fp, "positive_pairs": positives}
+
+
+def evaluate(items: list[Item], hashes, colours) -> dict:
+    """Precision and recall of the app's rules (embeddings.duplicates.pairs and rules, the code the
+    full pass runs) on these items: pairs counted inside the groups formed, the "same picture"
+    tier against the pictures, "similar" against the scenes; and recall by copy kind (a copy in
+    its original's group)."""
+    taken = np.array([np.nan if i.taken is None else i.taken for i in items], np.float64)
+    found = pairs.find_pairs(np.asarray(hashes, np.int64), np.asarray(colours, np.float32), taken)
+    same = rules.same_groups({p: bits for p, (tier, bits) in found.items() if tier == "same"},
+                             {k: i.taken for k, i in enumerate(items)})
+    similar = rules.star_groups(sorted(found))
+    scene = [i.scene if i.scene >= 0 else ("d", k) for k, i in enumerate(items)]
+    by_picture, by_scene = collections.Counter(i.picture for i in items), collections.Counter(scene)
+    out = {"same": _score(same, lambda k: items[k].picture, sum(n * (n - 1) // 2 for n in by_picture.values())),
+           "similar": _score(similar, lambda k: scene[k], sum(n * (n - 1) // 2 for n in by_scene.values()))}
+    where = {k: g for g, members in enumerate(same) for k in members}
+    originals = {i.picture: k for k, i in enumerate(items) if i.transform == "original"}
+    found_by, total = collections.Counter(), collections.Counter()
+    for k, i in enumerate(items):
+        if i.transform in SAME_TRANSFORMS:
+            total[i.transform] += 1
+            found_by[i.transform] += where.get(k, -1) == where.get(originals[i.picture], -2)
+    out["recall_by_copy"] = {t: round(found_by[t] / total[t], 4) for t in total}
+    return out
