@@ -12,8 +12,10 @@ given in the API's error envelope {"error": {"code", "message"}}, as JSON like e
 
 A read whose database connection died (a restart, a failover, `pg_terminate_backend`) is answered
 again once on a new connection (RetryReads): health checks only catch a connection that died
-between requests, and a GET has nothing to undo. The API marks its 503 for a database error
-(`response.database_went_away`); a page's view raises, and process_exception runs it again.
+between requests, and a GET has nothing to undo; nor has an upload (a view may mark its request
+`retry_safe`): images are known by their bytes, so what a first try stored is a duplicate of
+itself. The API marks its 503 for a database error (`response.database_went_away`); a page's view
+raises, and process_exception runs it again.
 """
 from __future__ import annotations
 
@@ -81,7 +83,8 @@ class RetryReads:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if getattr(response, "database_went_away", False) and request.method in self.SAFE:
+        retry_safe = request.method in self.SAFE or getattr(request, "retry_safe", False)
+        if getattr(response, "database_went_away", False) and retry_safe and not getattr(request, "read_retried", False):
             request.read_retried = True
             self.reconnect(request)
             response = self.get_response(request)

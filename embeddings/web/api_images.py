@@ -17,6 +17,11 @@ UPLOADED_LINKS = {name: {"operationId": f"embeddings_api_{op}", "parameters": {"
 @router.post("/images", response={201: UploadOut, **writes(400, 409, 413, 422)}, auth=WRITE, summary="Upload images",
              openapi_extra={**image_parts("files"), "responses": {"201": {"links": UPLOADED_LINKS}}})
 def upload(request, files: list[UploadedFile] = UPLOAD_FILES):
+    # Safe to answer again if the database connection dies under it (clipsearch.middleware.RetryReads):
+    # images are known by their bytes, so what the first try stored comes back as a duplicate of itself.
+    request.retry_safe = True
+    for f in files:
+        f.seek(0)  # a second try reads the files again
     report = services.add_images(((f.name, f.read, f.size) for f in files), request.user)
     if report.added:
         return Status(201, {

@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
+from embeddings import services
 from embeddings.backup import archive
 from embeddings.index.vector_index import reset_indexes
 from embeddings.models import Embedding, Image, Tombstone
@@ -84,6 +85,9 @@ def test_round_trip_answers_exactly_as_before_without_encoding(storage, client, 
         run("restore", str(dest))
     assert "restored" in run("restore", str(dest), "--force")
     assert answers(client) == before and Image.objects.count() == 24
+    # The id sequences were moved past the restored rows: a new upload gets a new id.
+    added = services.add_image(request.getfixturevalue("demo_images")[30][0], "new.jpg", enqueue=False)
+    assert added.pk > max(im.pk for im in gallery)
 
 
 def test_wrong_or_damaged_sources_change_nothing(client, redis, settings, tmp_path, indexed_gallery):
