@@ -298,11 +298,13 @@ def common_jpeg(img) -> bytes:
 
 def report(res: dict) -> str:
     f, ok = res["facts"], verdict(res)
-    rows = [["all", res["requests"], res["rps"], res["p50_ms"], res["p99_ms"], res["max_ms"]]]
-    rows += [[w, v["requests"], "", v["p50_ms"], v["p99_ms"], v["max_ms"]] for w, v in sorted(res["windows"].items())]
+    by_window = collections.Counter(e["window"] for e in res["errors"])
+    rows = [["all", res["requests"], res["rps"], res["p50_ms"], res["p99_ms"], res["max_ms"], len(res["errors"])]]
+    rows += [[w, v["requests"], "", v["p50_ms"], v["p99_ms"], v["max_ms"], by_window[w]]
+             for w, v in sorted(res["windows"].items())]
     lines = [f"## Chaos under load ({res['database']}, {res['clients']} searchers, {res['seconds']:.0f} s)", "",
              f"CPU: {res['cpu']}; load average {res['load'][0]:.2f} at start, {res['load'][1]:.2f} at end.", "",
-             common.table(["window", "requests", "req/s", "p50 ms", "p99 ms", "max ms"], rows), "",
+             common.table(["window", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors"], rows), "",
              "| event | at s | what |", "|---|---|---|"]
     lines += [f"| {e['event']} | {e['at_s']} | {e['what']} |" for e in res["events"]]
     lines += ["", f"errors: {len(res['errors'])} {json.dumps(res['error_counts'])}",
