@@ -41,11 +41,14 @@ def hash_candidates(hashes: np.ndarray, bits: int) -> dict[tuple[int, int], int]
     hashes = np.asarray(hashes).reshape(n, GRID).view(np.int64)
     index = faiss.IndexBinaryMultiHash(64, 4, 16)
     index.nflip = bits // 4
-    index.add(hashing.to_bytes(hashes[:, WHOLES].reshape(-1)))
-    queries = hashing.to_bytes(hashes.reshape(-1))
-    lims, dist, ids = index.range_search(queries, bits + 1)
-    q = np.repeat(np.arange(len(queries)) // GRID, np.diff(lims).astype(np.int64))
-    ids = ids.astype(np.int64) // len(WHOLES)
+    # each distinct hash once: most images have no bars (their inside is their whole), and a crop
+    # of a flat part can hash like the whole; a fuller table or a repeated query only costs time
+    owners, wholes = _distinct(hashes[:, WHOLES])
+    index.add(hashing.to_bytes(wholes))
+    q, queries = _distinct(hashes)
+    lims, dist, ids = index.range_search(hashing.to_bytes(queries), bits + 1)
+    q = np.repeat(q, np.diff(lims).astype(np.int64))
+    ids = owners[ids.astype(np.int64)]
     keep = ids != q
     a, b, d = np.minimum(q, ids)[keep], np.maximum(q, ids)[keep], dist[keep]
     order = np.lexsort((d, b, a))
@@ -53,6 +56,14 @@ def hash_candidates(hashes: np.ndarray, bits: int) -> dict[tuple[int, int], int]
     first = np.ones(len(a), bool)
     first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
     return {(int(x), int(y)): int(z) for x, y, z in zip(a[first], b[first], d[first])}
+
+
+def _distinct(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row of each, hash) for the distinct hashes of each row."""
+    owner = np.repeat(np.arange(len(rows)), rows.shape[1])
+    flat = rows.reshape(-1)
+    pairs_ = np.unique(np.stack([owner, flat], axis=1), axis=0)
+    return pairs_[:, 0], pairs_[:, 1]
 
 
 def time_candidates(taken: np.ndarray, seconds: int) -> list[tuple[int, int]]:

@@ -7,6 +7,7 @@ import logging
 import threading
 from datetime import timedelta
 
+import faiss
 import numpy as np
 from django.db import transaction
 from django.db.models import Q
@@ -59,39 +60,46 @@ def _seconds(when) -> float:
 
 class Matrix:
     """Every image's hashes in memory, caught up by row id (re-made rows get new ids): a worker
-    checks one new image against 100k in milliseconds without reading them all each time. Rows of
-    images deleted since stay until the next reload; candidates are read back from the database."""
+    checks one new image against 100k in a few ms without reading them all each time. Two flat
+    binary indexes (faiss, popcount in C++): the images' whole-picture hashes, queried with the
+    new image's 17, and all their hashes, queried with its two wholes. A re-made image's old rows
+    stay (their id is the same; a full pass starts afresh), and rows of images deleted since stay
+    until the process restarts: candidates are read back from the database."""
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.watermark, self.where = 0, {}
-        self.ids = np.zeros(0, np.int64)
-        self.grid = np.zeros((0, pairs.GRID), np.uint64)
+        self.watermark = 0
+        self.wholes, self.all = faiss.IndexBinaryFlat(64), faiss.IndexBinaryFlat(64)
+        self.whole_ids, self.all_ids = np.zeros(0, np.int64), np.zeros(0, np.int64)
+
+    def add(self, image_ids, hashes) -> None:
+        """Rows of (image id, its GRID signed hashes)."""
+        hashes = np.asarray(hashes, np.int64).reshape(-1, pairs.GRID)
+        ids = np.asarray(image_ids, np.int64)
+        self.wholes.add(hashing.to_bytes(hashes[:, pairs.WHOLES].reshape(-1)))
+        self.all.add(hashing.to_bytes(hashes.reshape(-1)))
+        self.whole_ids = np.concatenate([self.whole_ids, np.repeat(ids, len(pairs.WHOLES))])
+        self.all_ids = np.concatenate([self.all_ids, np.repeat(ids, pairs.GRID)])
 
     def sync(self) -> None:
         with self.lock:
-            rows = list(ImageHash.objects.filter(id__gt=self.watermark).order_by("id")
-                        .values_list("id", "image_id", "grid"))
-            if not rows:
-                return
-            add_ids, add_grid = [], []
-            for row_id, image_id, grid in rows:
-                g = pairs.as_unsigned(_grid(grid))
-                if image_id in self.where:
-                    self.grid[self.where[image_id]] = g
-                else:
-                    self.where[image_id] = len(self.ids) + len(add_ids)
-                    add_ids.append(image_id), add_grid.append(g)
-                self.watermark = row_id
-            if add_ids:
-                self.ids = np.concatenate([self.ids, np.asarray(add_ids, np.int64)])
-                self.grid = np.concatenate([self.grid, np.asarray(add_grid, np.uint64).reshape(-1, pairs.GRID)])
+            rows = list(ImageHash.objects.filter(id__gt=self.watermark).order_by("id").values_list("id", "image_id", "grid"))
+            if rows:
+                self.add([r[1] for r in rows], np.stack([_grid(r[2]) for r in rows]))
+                self.watermark = rows[-1][0]
 
     def near(self, hashes, bits: int) -> dict[int, int]:
-        """image id -> pair distance for every image within `bits` of this one."""
-        d = pairs.distances_to(hashes, self.grid)
-        hit = np.flatnonzero(d <= bits)
-        return {int(self.ids[k]): int(d[k]) for k in hit}
+        """image id -> pair distance for every image within `bits` of this one (hashes: its GRID)."""
+        hashes = np.asarray(hashes, np.int64)
+        out: dict[int, int] = {}
+        for index, ids, queries in ((self.wholes, self.whole_ids, hashes), (self.all, self.all_ids, hashes[pairs.WHOLES])):
+            if index.ntotal == 0:
+                continue
+            _, dist, found = index.range_search(hashing.to_bytes(queries), bits + 1)
+            for image, d in zip(ids[found].tolist(), dist.tolist()):
+                if d < out.get(image, 99):
+                    out[image] = d
+        return out
 
 
 _matrix = Matrix()
@@ -106,31 +114,30 @@ def _store_pairs(image_id: int, decided: dict[int, tuple[str, int]]) -> None:
 
 
 def check_image(image: Image, matrix: Matrix | None = None) -> int:
-    """Compare one image (its hashes stored) with the collection: hash neighbours within the
-    similar tier's bits and images taken moments apart; store the pairs the rules keep."""
+    """Compare one image (its hashes stored) with the collection: hash neighbours within the same
+    picture's bits and images taken moments apart; store the pairs the rules keep."""
     matrix = matrix or _matrix
     mine = ImageHash.objects.filter(image=image).first()
     if mine is None:
         return 0
     matrix.sync()
     grid = _grid(mine.grid)
-    near = matrix.near(grid, rules.SIMILAR_BITS)
+    near = matrix.near(grid, rules.SAME_BITS)  # a series pair needs times moments apart: found by time
     near.pop(image.pk, None)
-    if image.taken_at:  # a series shot whose hash moved further than the bits: found by time
+    if image.taken_at:
         moments = Image.objects.filter(taken_at__range=(image.taken_at - SERIES, image.taken_at + SERIES))
-        for other in moments.exclude(pk=image.pk).values_list("pk", flat=True)[:200]:
-            k = matrix.where.get(other)
-            if k is not None and other not in near:
-                near[other] = int(pairs.distances_to(grid, matrix.grid[k:k + 1])[0])
-    found = (ImageHash.objects.filter(image_id__in=list(near)).exclude(image__status=Image.Status.FAILED)
-             .values_list("image_id", "colour", "image__taken_at"))
+        near.update(dict.fromkeys(moments.exclude(pk=image.pk).values_list("pk", flat=True)[:200], None))
+    # the candidates' evidence as it is now (the matrix may hold an older one): distance, colour, time
+    found = list(ImageHash.objects.filter(image_id__in=list(near)).exclude(image__status=Image.Status.FAILED)
+                 .values_list("image_id", "grid", "colour", "image__taken_at"))
+    bits = pairs.distances_to(grid, pairs.as_unsigned(np.stack([_grid(r[1]) for r in found]))) if found else []
     colour = np.frombuffer(bytes(mine.colour), np.uint8)
     decided = {}
-    for other, blob, taken in found:
+    for (other, _, blob, taken), d in zip(found, bits):
         c = rules.colour_distance(colour, np.frombuffer(bytes(blob), np.uint8))
-        tier = pairs.decide(near[other], c, _int_seconds(image.taken_at), _int_seconds(taken))
+        tier = pairs.decide(int(d), c, _int_seconds(image.taken_at), _int_seconds(taken))
         if tier:
-            decided[other] = (tier, near[other])
+            decided[other] = (tier, int(d))
     _store_pairs(image.pk, decided)
     return len(decided)
 

@@ -57,7 +57,7 @@ def test_review_keep_one_and_not_duplicates(page, live_server, redis, tmp_path):
 
     card = first.locator(f'li.dup-member[data-id="{keep}"]')
     card.get_by_role("button", name="Keep this one").click()
-    expect(page.get_by_role("status")).to_have_text("Kept #%d; deleted 1 upload(s), hid 1 library image(s)." % keep)
+    expect(page.get_by_role("status")).to_have_text(f"Kept #{keep}; deleted 1 upload(s), hid 1 library image(s).")
     expect(groups).to_have_count(1)
     hidden_list = page.get_by_role("region", name="Hidden library files")
     expect(hidden_list).to_contain_text("photos: scene-0-crop.jpg")
