@@ -31,6 +31,15 @@ def answers(client) -> list:
     return out
 
 
+def same_answers(now, before) -> bool:
+    """The same ids in the same order with the same links, and the same scores to float32 rounding
+    (a score from the index file and one from a process's in-memory delta may differ in the last
+    printed digit: one sums the dot product in another order)."""
+    strip = [[(i, link) for i, _, link in rows] for rows in now], [[(i, link) for i, _, link in rows] for rows in before]
+    scores = zip((s for rows in now for _, s, _ in rows), (s for rows in before for _, s, _ in rows))
+    return strip[0] == strip[1] and all(abs(a - b) <= 1e-5 for a, b in scores)
+
+
 def empty_the_install(settings, tmp_path, s3_endpoint=None):
     """As a new machine: no rows, a new media folder or bucket, a new index folder."""
     for model in reversed(archive.included_models()):
@@ -71,7 +80,7 @@ def test_round_trip_answers_exactly_as_before_without_encoding(storage, client, 
     out = run("restore", str(dest))
     assert "index built with 24 vectors" in out, out
 
-    assert answers(client) == before  # same ids, same scores, same links
+    assert same_answers(answers(client), before)  # same ids, same scores, same links
     assert set(Image.objects.values_list("status", flat=True)) == {"indexed"}
     assert {k: bytes(v) for k, v in Embedding.objects.values_list("image_id", "vector")} == {
         k: bytes(v) for k, v in vectors.items()}
@@ -84,7 +93,7 @@ def test_round_trip_answers_exactly_as_before_without_encoding(storage, client, 
     with pytest.raises(CommandError, match="already holds data"):
         run("restore", str(dest))
     assert "restored" in run("restore", str(dest), "--force")
-    assert answers(client) == before and Image.objects.count() == 24
+    assert same_answers(answers(client), before) and Image.objects.count() == 24
     # The id sequences were moved past the restored rows: a new upload gets a new id.
     added = services.add_image(request.getfixturevalue("demo_images")[30][0], "new.jpg", enqueue=False)
     assert added.pk > max(im.pk for im in gallery)
