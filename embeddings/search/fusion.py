@@ -25,8 +25,9 @@ def background(model_key: str, generation=None) -> np.ndarray:
 
     Drawn with a seed from the newest embedding's id, so every web process draws the same sample
     for the same gallery (pages of one search agree) and a new one once the gallery changes. With
-    the index's `generation` (the Redis counter bumped by every write), the sample is reused without
-    a database round trip until the counter moves: two queries fewer per search."""
+    the index's `generation` (the Redis counter bumped by every write, with the index's size: a
+    restarted Redis counts from 0 again), the sample is reused without a database round trip until
+    either moves: two queries fewer per search."""
     with _cache_lock:
         cached = _cache.get(model_key)
         if generation is not None and cached and len(cached) > 2 and cached[2] == generation:
