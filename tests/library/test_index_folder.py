@@ -59,7 +59,7 @@ def test_the_pool_import_makes_the_same_rows_as_one_process(redis, demo_images, 
         (folder / f"{i:03d}.jpg").write_bytes(data)
     (folder / "070-again.jpg").write_bytes(demo_images[5][0])  # a duplicate inside the folder
     (folder / "071-notes.jpg").write_bytes(b"not an image")
-    for name, (data, expected) in list(CORPUS.items())[:12]:
+    for name, (data, _expected) in list(CORPUS.items())[:12]:
         (folder / f"x-{name.replace('/', '_')[:60]}").write_bytes(data)
     paths = sorted(folder.iterdir())
     assert len(paths) >= services.POOL_FROM  # the process pool path
