@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from clipsearch.config import CONFIG
-from embeddings.clip.device import cpu_has_int8_dot
+from embeddings.clip import device
 from embeddings.clip.engine import LoadedModel
 
 logger = logging.getLogger("embeddings.clip")
@@ -134,7 +134,7 @@ def weight_type() -> str:
     AVX2's u8 x s8 multiply-add saturates at 16 bits. Measured on the AVX2 kind (ViT-B/32 image
     tower, per-channel): uint8 weights cosine 0.99988 at 4.2 img/s per thread, int8 0.99967 at 4.5,
     int8 with 7-bit weights 0.99973 at 4.0; fp32 2.2."""
-    return "QInt8" if cpu_has_int8_dot() else "QUInt8"
+    return "QInt8" if device.cpu_has_int8_dot() else "QUInt8"
 
 
 def quantise(src: Path, dst: Path) -> None:
@@ -158,7 +158,7 @@ TEXT_BLOCK = 128  # weights per scale: 32 measured 0.99982 but 13.7 ms, 256 0.99
 
 
 def quantise_text(src: Path, dst: Path) -> None:
-    if cpu_has_int8_dot():
+    if device.cpu_has_int8_dot():
         # With VNNI the image tower's dynamic int8 is the faster one here too: 3.43-3.50 vs 4.22-4.37
         # ms p50 over 300 distinct ViT-B/32 queries, cosine to fp32 0.99959 (demo model 0.99998).
         # Without it (u8 weights) the same scheme measured 0.9986-0.9991, under the bar.

@@ -15,7 +15,7 @@ def duplicate_groups(request, tier: str = Query("same", pattern="^(same|similar)
     return [{"tier": g["tier"], "best": g["best"], "images": g["images"]} for g in review.groups(tier)]
 
 
-@router.post("/resolve", response={200: ResolveOut, **writes(404, 422)}, auth=WRITE,
+@router.post("/resolve", response={200: ResolveOut, **writes(400, 404, 422)}, auth=WRITE,
              summary="Keep one of a group (the others leave the app), or remember that images are not duplicates")
 def duplicate_resolve(request, body: ResolveIn):
     try:

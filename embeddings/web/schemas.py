@@ -221,16 +221,26 @@ MAX_Q = 300
 HAS_TEXT = r"\S"  # not empty or only whitespace: a query of nothing is refused
 
 
+def _not_a_number(value):
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()):
+        raise ValueError("a date, like 2019-07-01 or 2019-07-01T12:00:00Z")
+    return value
+
+
+# A date filter: ISO 8601 only (pydantic would read a bare number as seconds since 1970).
+When = Annotated[datetime | None, BeforeValidator(_not_a_number)]
+
+
 class SearchParams(Schema):
     # Optional: without it the filters are browsed, newest taken first. Given, it must say something.
     q: str | None = Field(None, min_length=1, max_length=MAX_Q, pattern=HAS_TEXT)
     k: int = Field(20, ge=1, le=MAX_K)
     offset: int = Field(0, ge=0, le=10_000)
     min_score: float | None = Field(None, ge=-1, le=1)
-    uploaded_after: datetime | None = None
-    uploaded_before: datetime | None = None
-    taken_after: datetime | None = None
-    taken_before: datetime | None = None
+    uploaded_after: When = None
+    uploaded_before: When = None
+    taken_after: When = None
+    taken_before: When = None
     # No NUL: these reach the database, and PostgreSQL text cannot hold one.
     camera: str | None = Field(None, max_length=128, pattern=r"^[^\x00]*$")
     library: str | None = Field(None, max_length=100, pattern=r"^[^\x00]*$", description="a library's id or name")

@@ -135,6 +135,7 @@ def test_a_worker_stopping_mid_read_leaves_the_image_pending_quietly(redis, sett
     image = services.add_image(sign("Platform 9"), "platform.jpg", enqueue=False)
     assert ingest.ingest_pending(redis=redis)["indexed"] == 1
     claim = f"clipsearch:ocr:{image.pk}"
+    ocr.stop_reader()  # no reading child yet: starting one (seconds) keeps the read going while we stop it
     done = {}
     reader = threading.Thread(target=lambda: done.update(ocr.run_pending(redis=redis)))
     try:
