@@ -115,7 +115,8 @@ def members(album: Album, k: int = 20, offset: int = 0) -> selectors.Page:
     if album.kind == Album.Kind.SMART:
         return answer(_smart_request(album, k, offset)).page
     started = time.perf_counter()
-    rows = Image.objects.filter(album_entries__album=album).exclude(status=Image.Status.FAILED).select_related("library")
+    rows = (Image.objects.filter(album_entries__album=album, duplicate_hidden__isnull=True)  # hidden duplicates leave
+            .exclude(status=Image.Status.FAILED).select_related("library"))
     if album.order == Album.Order.ADDED:
         rows = rows.order_by("-album_entries__added_at", "-id")
     else:
