@@ -9,7 +9,10 @@ import shutil
 import pytest
 from django.core.management.color import no_style
 from django.db import connection
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
+
+# Assertions wait as long as actions do (15 s): on a loaded 2-core machine a page's first API write is slow.
+expect.set_options(timeout=15_000)
 
 from tests.browser.helpers import CHROMIUM, GALLERY_SIZE, LAUNCH_ARGS
 from tests.support import jpeg_bytes, upload_and_ingest
