@@ -11,11 +11,10 @@ from django.core.management.color import no_style
 from django.db import connection
 from playwright.sync_api import expect, sync_playwright
 
-# Assertions wait as long as actions do (15 s): on a loaded 2-core machine a page's first API write is slow.
-expect.set_options(timeout=15_000)
-
 from tests.browser.helpers import CHROMIUM, GALLERY_SIZE, LAUNCH_ARGS
 from tests.support import jpeg_bytes, upload_and_ingest
+# Assertions wait as long as actions do (15 s): on a loaded 2-core machine a page's first API write is slow.
+expect.set_options(timeout=15_000)
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls of the test (and of the
 # live server thread) are still plain synchronous code.
