@@ -13,6 +13,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests.browser.helpers import CHROMIUM, GALLERY_SIZE, LAUNCH_ARGS
 from tests.support import jpeg_bytes, upload_and_ingest
+
 # Assertions wait as long as actions do (15 s): on a loaded 2-core machine a page's first API write is slow.
 expect.set_options(timeout=15_000)
 
