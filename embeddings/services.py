@@ -139,7 +139,7 @@ def _commit_prepared(chunk, report: AddReport, user) -> None:
         if p.error:
             report.rejected.append(Outcome(p.path, reason=p.error))
         elif p.sha256 in owners:  # stored before, or earlier in this import (said once it has an id)
-            _delete_stored(p.file, p.thumbnail)
+            delete_stored(p.file, p.thumbnail)
             twins.append(p)
         elif p.known:  # known when the import began, deleted since: read it again alone
             _add_one(p.path, report, user)
@@ -158,7 +158,7 @@ def _commit_prepared(chunk, report: AddReport, user) -> None:
                 with transaction.atomic():
                     image.save()
             except IntegrityError:
-                _delete_stored(image.file.name, image.thumbnail.name)
+                delete_stored(image.file.name, image.thumbnail.name)
                 existing = Image.objects.get(sha256=image.sha256)
                 report.duplicates.append(Outcome(image.original_filename, existing=existing,
                                                  reason=f"an identical image is already stored as #{existing.pk}"))
@@ -180,7 +180,8 @@ def _add_one(path: str, report: AddReport, user) -> None:
     report.rejected += one.rejected
 
 
-def _delete_stored(*names) -> None:
+def delete_stored(*names) -> None:
+    """Delete stored files by name (best effort: a failure is logged, never raised)."""
     for name in names:
         if name:
             try:

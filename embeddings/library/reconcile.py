@@ -13,7 +13,6 @@ import posixpath
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -43,15 +42,6 @@ class Owner(NamedTuple):
     id: int
     library_id: int | None
     path: str
-
-
-def _delete_thumbnails(names) -> None:
-    for name in names:
-        if name:
-            try:
-                default_storage.delete(name)
-            except OSError as exc:
-                log.warning("could not delete %s: %s", name, exc)
 
 
 class Reconciler:
@@ -146,7 +136,7 @@ class Reconciler:
                 transaction.on_commit(lambda: bump_generation(settings.MODEL_KEY))
             if new or tombs:
                 transaction.on_commit(enqueue_ingest)
-            transaction.on_commit(lambda: _delete_thumbnails(old_thumbs + unused_thumbs))
+            transaction.on_commit(lambda: services.delete_stored(*old_thumbs, *unused_thumbs))
         self.counts["added"] += len(new)
         for path, other in dups:
             self._skip(path, f"duplicate of #{getattr(other, 'pk', other)}", duplicate=True)
