@@ -56,6 +56,8 @@ def _reader_process() -> ProcessPoolExecutor:
     """The one child process that reads text for this process (started on first use, again after a crash)."""
     global _pool
     with _pool_lock:
+        if stopping.is_set():  # a stopping worker starts no new child: it would outlive the stop
+            raise RuntimeError("the worker is stopping: no new OCR reader")
         if _pool is None:
             threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
             _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),

@@ -158,6 +158,19 @@ def test_a_worker_stopping_mid_read_leaves_the_image_pending_quietly(redis, sett
     assert ocr.run_pending(redis=redis) == {"done": 1, "failed": 0}  # the next worker reads it
 
 
+def test_a_stopping_worker_starts_no_new_reader():
+    """A stop that lands between the claim and the first read must not start a child that outlives it
+    (CI caught the read going on in a fresh child after the stop had killed none)."""
+    ocr.stop_reader()
+    ocr.stopping.set()
+    try:
+        with pytest.raises(RuntimeError, match="stopping"):
+            ocr.read_text(PILImage.new("RGB", (64, 32), "white"))
+        assert ocr._pool is None
+    finally:
+        ocr.stopping.clear()
+
+
 def _photo(text=None, size=48, w=4000, h=3000):
     """A 12 MP photo-like JPEG (smooth colour field, sensor noise), with a small label in a corner or none."""
     rng = np.random.default_rng(7)
