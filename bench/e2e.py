@@ -8,10 +8,12 @@ not counted). Model: the ViT-B/32 architecture with random weights (bench/vitb32
 bench/ingest.py's synthetic photo-like JPEGs (12 MP and 0.3 MP); with OCR on they hold no text.
 
 naive: full decode, CLIPImageProcessor, fp32 torch, flat index (bench/ingest.py's Naive), per photo.
-ours:  the wall time from starting index_folder until every photo is indexed (and, with OCR on, read).
+ours:  the wall time from starting index_folder (or `library add` + `library scan`) until every
+       photo is indexed (and, with OCR on, read).
 
     .venv/bin/python bench/e2e.py --database-url postgres://postgres@127.0.0.1:5432/bench_e2e \\
-        --redis-url redis://127.0.0.1:6379/9 [--sizes 12MP,0.3MP] [--small 16] [--large 64]
+        --redis-url redis://127.0.0.1:6379/9 [--sizes 12MP,0.3MP] [--small 16] [--large 64] \\
+        [--paths "index_folder,library scan"]
 """
 from __future__ import annotations
 
@@ -41,8 +43,15 @@ def folder_of(paths, n: int, where: Path) -> Path:
     return where
 
 
-def run_user_path(env: dict, folder: Path, n: int, ocr: bool, timeout: float = 3600) -> float:
-    """Seconds from `index_folder` starting until n photos are indexed (and read, with OCR on)."""
+USER_PATHS = {  # what a user types, by the name the table gives it
+    "index_folder": lambda folder: [["index_folder", str(folder)]],
+    "library scan": lambda folder: [["library", "add", str(folder), "--name", "bench"], ["library", "scan", "bench"]],
+}
+
+
+def run_user_path(env: dict, folder: Path, n: int, ocr: bool, how: str = "index_folder", timeout: float = 3600) -> float:
+    """Seconds from `index_folder` (or `library add` + `library scan`) starting until n photos are
+    indexed (and read, with OCR on)."""
     env = {**env, "CLIPSEARCH_OCR": "true" if ocr else "false"}
     manage = [sys.executable, "manage.py"]
     subprocess.run(manage + ["flush", "--no-input"], cwd=ROOT, env=env, check=True, capture_output=True)
@@ -62,7 +71,8 @@ def run_user_path(env: dict, folder: Path, n: int, ocr: bool, timeout: float = 3
     try:
         time.sleep(8)  # the worker loads its model first, as it does when a user starts it beforehand
         started = time.perf_counter()
-        subprocess.run(manage + ["index_folder", str(folder)], cwd=ROOT, env=env, check=True, capture_output=True)
+        for command in USER_PATHS[how](folder):
+            subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)
         while time.perf_counter() - started < timeout:
             if finished():
                 return time.perf_counter() - started
@@ -81,37 +91,47 @@ def main(argv=None):
     ap.add_argument("--small", type=int, default=16)
     ap.add_argument("--large", type=int, default=64)
     ap.add_argument("--ocr", default="off,on")
+    ap.add_argument("--paths", default="index_folder", help=f"comma-separated, of: {', '.join(USER_PATHS)}")
     args = ap.parse_args(argv)
     model_dir = vitb32.ensure()
     data_dir = common.BENCH_DIR / "e2e"
     env = {**os.environ, **common.app_env(model_dir, data_dir=data_dir), "DATABASE_URL": args.database_url,
            "REDIS_URL": args.redis_url, "CLIPSEARCH_LIBRARY_SCAN_MINUTES": "0"}
+    if args.database_url.startswith("postgres"):  # the bench's own database, made on first use
+        import psycopg
+
+        name = args.database_url.rsplit("/", 1)[1]
+        with psycopg.connect(args.database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as db:
+            if not db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                db.execute(f'CREATE DATABASE "{name}"')
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     os.environ.update(env)  # this process watches the database through the app's models
     import django
 
     django.setup()
+    from embeddings.clip.device import cpu_kind
+
     naive = ingest_bench.Naive(model_dir)
-    rows, out = [], {"machine": common.machine_line(), "load_before": common.loadavg(), "results": []}
+    rows, out = [], {"cpu": cpu_kind(), "machine": common.machine_line(), "load_before": common.loadavg(), "results": []}
     for label in args.sizes.split(","):
         paths = ingest_bench.ensure_images(label, args.large)
         naive_s, _ = ingest_bench.timed(naive.run, paths[:args.small])
         naive_per = naive_s / args.small
-        for ocr in [o == "on" for o in args.ocr.split(",")]:
+        for how, ocr in [(h, o == "on") for h in args.paths.split(",") for o in args.ocr.split(",")]:
             run_user_path(env, folder_of(paths, 1, common.BENCH_DIR / "e2e-warm"), 1, ocr)  # warm: the ONNX export
-            times = {n: run_user_path(env, folder_of(paths, n, common.BENCH_DIR / f"e2e-{n}"), n, ocr)
+            times = {n: run_user_path(env, folder_of(paths, n, common.BENCH_DIR / f"e2e-{n}"), n, ocr, how)
                      for n in (args.small, args.large)}
             per = (times[args.large] - times[args.small]) / (args.large - args.small)
-            row = {"size": label, "ocr": ocr, "naive_s_per_photo": round(naive_per, 4), "ours_s_per_photo": round(per, 4),
-                   "ours_photos_per_s": round(1 / per, 2), "x_naive": round(naive_per / per, 2),
-                   "wall_s": {str(k): round(v, 2) for k, v in times.items()}}
+            row = {"size": label, "path": how, "ocr": ocr, "naive_s_per_photo": round(naive_per, 4),
+                   "ours_s_per_photo": round(per, 4), "ours_photos_per_s": round(1 / per, 2),
+                   "x_naive": round(naive_per / per, 2), "wall_s": {str(k): round(v, 2) for k, v in times.items()}}
             out["results"].append(row)
-            rows.append([label, "on" if ocr else "off", f"{naive_per * 1000:.0f}", f"{per * 1000:.0f}", f"{1 / per:.1f}",
-                         f"{naive_per / per:.2f}x"])
+            rows.append([label, how, "on" if ocr else "off", f"{naive_per * 1000:.0f}", f"{per * 1000:.0f}",
+                         f"{1 / per:.1f}", f"{naive_per / per:.2f}x"])
             print(json.dumps(row), flush=True)
     out["load_after"] = common.loadavg()
-    print(common.machine_line())
-    print(common.table(["photos", "OCR", "naive ms/photo", "ours ms/photo", "ours photos/s", "vs naive"], rows))
+    print("CPU:", cpu_kind(), "|", common.machine_line())
+    print(common.table(["photos", "path", "OCR", "naive ms/photo", "ours ms/photo", "ours photos/s", "vs naive"], rows))
     (common.RESULTS_DIR / "e2e.json").write_text(json.dumps(out, indent=1))
 
 

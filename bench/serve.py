@@ -59,8 +59,10 @@ def environment(database: str, model_dir: Path, workers: int, port: int, web: in
 
 def fresh(database: str, env: dict) -> None:
     """An empty database and data folder."""
-    shutil.rmtree(DATA / database, ignore_errors=True)
-    (DATA / database).mkdir(parents=True)
+    (DATA / database).mkdir(parents=True, exist_ok=True)
+    for sub in (DATA / database).iterdir():  # all but the ONNX export, which a user's data folder keeps too
+        if sub.name != "onnx":
+            shutil.rmtree(sub) if sub.is_dir() else sub.unlink()
     if database == "postgres":
         import psycopg
 
@@ -91,7 +93,7 @@ def fill(n: int) -> None:
         for j in range(len(vectors)):
             i = s + j + 1
             make, model = CAMERAS[i % len(CAMERAS)]
-            image = Image(id=i, file=f"images/bench/{i}.jpg", original_filename=f"IMG_{i:06d}.JPG", sha256=f"{i:064x}",
+            image = Image(file=f"images/bench/{i}.jpg", original_filename=f"IMG_{i:06d}.JPG", sha256=f"{i:064x}",
                           width=4000, height=3000, format="JPEG", byte_size=3_000_000, status=Image.Status.INDEXED,
                           indexed_at=now, camera_make=make, camera_model=model,
                           ocr_text=SIGNS[(i // 20) % len(SIGNS)] if i % 20 == 0 else "",
@@ -99,9 +101,9 @@ def fill(n: int) -> None:
             image.keywords = keywords.document(image)
             rows.append(image)
         with transaction.atomic():
-            Image.objects.bulk_create(rows)
-            Embedding.objects.bulk_create(Embedding(image_id=s + j + 1, model_name=settings.MODEL_KEY, vector=v.tobytes())
-                                          for j, v in enumerate(vectors))
+            rows = Image.objects.bulk_create(rows)  # ids from the database's own sequence, as uploads get them
+            Embedding.objects.bulk_create(Embedding(image_id=image.pk, model_name=settings.MODEL_KEY, vector=v.tobytes())
+                                          for image, v in zip(rows, vectors, strict=True))
         s += len(vectors)
     filled = time.perf_counter() - start
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
