@@ -55,6 +55,9 @@ def run_user_path(env: dict, folder: Path, n: int, ocr: bool, how: str = "index_
     env = {**env, "CLIPSEARCH_OCR": "true" if ocr else "false"}
     manage = [sys.executable, "manage.py"]
     subprocess.run(manage + ["flush", "--no-input"], cwd=ROOT, env=env, check=True, capture_output=True)
+    import redis  # the ids start again at 1: nothing of the last run's claims may be left
+
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     for sub in ("media", "index"):
         shutil.rmtree(Path(env["CLIPSEARCH_DATA_DIR"]) / sub, ignore_errors=True)
     worker = subprocess.Popen(manage + ["rqworker", "embeddings"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,

@@ -123,11 +123,16 @@ def read_image(image: Image) -> str:
     return read_text(image_policy.decode(data, draft_target=MAX_SIDE))
 
 
+def _tries(image_id: int) -> str:
+    """The key counting the reads of an image that never finished (its worker was killed)."""
+    return f"clipsearch:ocr:tries:{image_id}"
+
+
 def _claim(redis, image_id: int) -> bool:
     if not redis.set(f"clipsearch:ocr:{image_id}", "1", nx=True, ex=CLAIM_SECONDS):
         return False  # another worker reads it
-    tries = redis.incr(f"clipsearch:ocr:tries:{image_id}")
-    redis.expire(f"clipsearch:ocr:tries:{image_id}", 86400)
+    tries = redis.incr(_tries(image_id))
+    redis.expire(_tries(image_id), 86400)
     if tries > MAX_TRIES:
         Image.objects.filter(pk=image_id, ocr_status=Image.OcrStatus.PENDING).update(ocr_status=Image.OcrStatus.FAILED)
         log.warning("OCR of image %s stopped its worker %d times: marked failed", image_id, MAX_TRIES)
@@ -171,14 +176,16 @@ def run_pending(stop: threading.Event | None = None, redis=None) -> dict:
                 continue
             try:
                 _store(image, read_image(image), True)
+                redis.delete(_tries(image.pk))  # finished: a later image with this id (a restore) starts afresh
                 totals["done"] += 1
             except Exception as exc:
                 if leaving():  # the worker is stopping, not the image failing: the next worker reads it
-                    redis.decr(f"clipsearch:ocr:tries:{image.pk}")
+                    redis.decr(_tries(image.pk))
                     log.info("OCR of image %s left for the next worker: this one is stopping", image.pk)
                     break
                 log.warning("OCR failed for image %s: %s", image.pk, exc)  # a damaged or vanished file fails alone
                 _store(image, None, False)
+                redis.delete(_tries(image.pk))
                 totals["failed"] += 1
             finally:
                 redis.delete(f"clipsearch:ocr:{image.pk}")

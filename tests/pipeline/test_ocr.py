@@ -156,6 +156,8 @@ def test_a_worker_stopping_mid_read_leaves_the_image_pending_quietly(redis, sett
     assert not [r for r in caplog.records if "OCR failed" in r.getMessage()]
     assert int(redis.get(f"clipsearch:ocr:tries:{image.pk}") or 0) == 0 and not redis.exists(claim)
     assert ocr.run_pending(redis=redis) == {"done": 1, "failed": 0}  # the next worker reads it
+    # and a finished read keeps no try count, which an image given this id later (a restore) would inherit
+    assert not redis.exists(f"clipsearch:ocr:tries:{image.pk}")
 
 
 def test_a_stopping_worker_starts_no_new_reader():
