@@ -141,9 +141,13 @@ def test_a_worker_stopping_mid_read_leaves_the_image_pending_quietly(redis, sett
     try:
         reader.start()
         deadline = time.monotonic() + 60
-        while not redis.exists(claim) and time.monotonic() < deadline:  # the reading has started
+        def reading() -> bool:  # claimed, and its child exists: a stop before the child did is another test's
+            pool = ocr._pool
+            return bool(redis.exists(claim) and pool is not None and getattr(pool, "_processes", None))
+
+        while not reading() and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert redis.exists(claim)
+        assert reading()
         ocr.stopping.set()  # what ModelWorker.request_stop does
         ocr.stop_reader()  # and the child goes with the process
         reader.join(60)
@@ -200,5 +204,19 @@ def test_a_photo_without_text_gets_a_first_look_only_and_small_text_is_still_rea
         text = ocr.read_image(label)  # 48 px letters in a corner of a 4000x3000 photo
         assert "exit" in text.lower().replace(" ", ""), text
         assert (ocr.counts["looked"] - before["looked"], ocr.counts["read"] - before["read"]) == (2, 1)
+    finally:
+        ocr.stop_reader()
+
+
+def test_a_picture_no_larger_than_the_look_is_read_at_once(redis, settings):
+    """The look would see the same pixels as the read's detection: a small picture skips it."""
+    settings.OCR_ENABLED = True
+    small = services.add_image(sign("Platform 9"), "platform.jpg", enqueue=False)
+    assert max(small.width, small.height) <= ocr.FIRST_LOOK_SIDE
+    assert ingest.ingest_pending(redis=redis)["indexed"] == 1
+    try:
+        before = dict(ocr.counts)
+        assert "platform" in ocr.read_image(small).lower()
+        assert (ocr.counts["looked"] - before["looked"], ocr.counts["read"] - before["read"]) == (0, 1)
     finally:
         ocr.stop_reader()
