@@ -116,10 +116,7 @@ def read_image(image: Image) -> str:
     """Decode a stored image through the upload policy and read it: first a look at a small copy
     (decoded at a reduced JPEG scale), and only where it finds text, the full read."""
     data = stored_bytes(image)
-    # A picture no larger than the look's copy is read at once: the read's own detection would see
-    # the same pixels, so a look first only doubles its cost (0.3 MP: 151 ms against 88).
-    small = max(image.width, image.height) <= FIRST_LOOK_SIDE
-    if not small and not looks_like_text(image_policy.decode(data, draft_target=FIRST_LOOK_SIDE // 2)):
+    if not looks_like_text(image_policy.decode(data, draft_target=FIRST_LOOK_SIDE // 2)):
         return ""
     # A draft keeps MAX_SIDE on the short side, so the reader's MAX_SIDE on the long side loses nothing.
     counts["read"] += 1

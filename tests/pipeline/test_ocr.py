@@ -207,16 +207,3 @@ def test_a_photo_without_text_gets_a_first_look_only_and_small_text_is_still_rea
     finally:
         ocr.stop_reader()
 
-
-def test_a_picture_no_larger_than_the_look_is_read_at_once(redis, settings):
-    """The look would see the same pixels as the read's detection: a small picture skips it."""
-    settings.OCR_ENABLED = True
-    small = services.add_image(sign("Platform 9"), "platform.jpg", enqueue=False)
-    assert max(small.width, small.height) <= ocr.FIRST_LOOK_SIDE
-    assert ingest.ingest_pending(redis=redis)["indexed"] == 1
-    try:
-        before = dict(ocr.counts)
-        assert "platform" in ocr.read_image(small).lower()
-        assert (ocr.counts["looked"] - before["looked"], ocr.counts["read"] - before["read"]) == (0, 1)
-    finally:
-        ocr.stop_reader()

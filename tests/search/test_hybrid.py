@@ -194,6 +194,9 @@ def test_keyword_index_is_in_place():
         else:
             cur.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'embeddings_image_keywords_trgm'")
             assert "gin_trgm_ops" in cur.fetchone()[0]
+            # Migration 0006: no pending list for every lookup to scan after an import
+            cur.execute("SELECT reloptions FROM pg_class WHERE relname = 'embeddings_image_keywords_trgm'")
+            assert "fastupdate=off" in (cur.fetchone()[0] or [])
     im = services.add_image(jpeg_bytes(plain_picture((10, 20, 30))), "Überraschung.jpg", enqueue=False)
     from embeddings.search import keywords
 
