@@ -142,7 +142,7 @@ def match(rows, text: str, limit: int = 200, total: int | None = None) -> Keywor
     docs: dict[int, str] = {}
     for w in sorted(found, key=counts.get):
         if len(docs) < limit * 5:
-            docs.update(rows.filter(contains(w)).order_by("id").values_list("id", "keywords")[: limit * 2])
+            docs.update(rows.filter(contains(w)).values_list("id", "keywords")[: limit * 2])
     scores = {}
     for pk, doc in docs.items():
         got = sum(weights[w] for w in found if w in (doc or ""))
