@@ -75,6 +75,18 @@ def wait_for_quiet(limit: float = 1.2, step: float = 60) -> float:
     return load
 
 
+def pg_database(url: str, fresh: bool = False) -> None:
+    """A bench's own PostgreSQL database at `url`: made if missing, or (fresh) dropped and made again."""
+    import psycopg
+
+    server, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as db:
+        if fresh:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if fresh or not db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            db.execute(f'CREATE DATABASE "{name}"')
+
+
 def percentile(values, q) -> float:
     import numpy as np
 

@@ -111,12 +111,7 @@ def main(argv=None):
     env = {**os.environ, **common.app_env(model_dir, data_dir=data_dir), "DATABASE_URL": args.database_url,
            "REDIS_URL": args.redis_url, "CLIPSEARCH_LIBRARY_SCAN_MINUTES": "0"}
     if args.database_url.startswith("postgres"):  # the bench's own database, made on first use
-        import psycopg
-
-        name = args.database_url.rsplit("/", 1)[1]
-        with psycopg.connect(args.database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as db:
-            if not db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-                db.execute(f'CREATE DATABASE "{name}"')
+        common.pg_database(args.database_url)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     os.environ.update(env)  # this process watches the database through the app's models
     import django

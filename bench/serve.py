@@ -64,11 +64,7 @@ def fresh(database: str, env: dict) -> None:
         if sub.name != "onnx":
             shutil.rmtree(sub) if sub.is_dir() else sub.unlink()
     if database == "postgres":
-        import psycopg
-
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
-            db.execute("DROP DATABASE IF EXISTS bench_serve WITH (FORCE)")
-            db.execute("CREATE DATABASE bench_serve")
+        common.pg_database(PG_URL, fresh=True)
         subprocess.run(["redis-cli", "-n", "9", "flushdb"], check=True, capture_output=True)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
 
