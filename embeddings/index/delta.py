@@ -88,6 +88,13 @@ class Delta:
         return self.vecs, self.ids, self.alive, self.n
 
     @staticmethod
+    def vectors_of(view: tuple, image_ids) -> dict[int, np.ndarray]:
+        """The live vector of each of these images that a view holds."""
+        vecs, ids, alive, n = view
+        rows = np.flatnonzero(alive[:n] & np.isin(ids[:n], np.asarray(image_ids, np.int64)))
+        return {int(ids[r]): vecs[r] for r in rows}
+
+    @staticmethod
     def search_view(view: tuple, q: np.ndarray, k: int):
         """Exact top k of a view: (image ids, scores)."""
         vecs, ids, alive, n = view

@@ -173,6 +173,10 @@ class Snapshot:
         if index.ntotal != n or len(ids) != n or len(emb_ids) != n or index.d != dim:
             raise IndexFileError(f"generation {gen} does not match its metadata")
         kinds.set_search_params(index, meta["kind"])
+        if meta["kind"] == kinds.IVF and n:
+            # Row -> list position, so that a row's vector can be read back (vectors_at): 8 bytes a row
+            # in this process's memory, built in ~1 ms per 100k rows from the mapped lists.
+            faiss.extract_index_ivf(index).make_direct_map()
         return cls(root, str(gen), meta, index, ids, emb_ids, vectors)
 
     def row_of(self, image_ids) -> np.ndarray:
@@ -182,6 +186,13 @@ class Snapshot:
             return np.full(len(image_ids), -1, np.int64)
         pos = np.minimum(np.searchsorted(self.ids, image_ids), self.n - 1)
         return np.where(self.ids[pos] == image_ids, pos, -1)
+
+    def vectors_at(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of these rows (fp16 precision for ivf kinds, as their searches score)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.kind == PQ:
+            return np.asarray(self.vectors[rows], dtype=np.float32)
+        return self.index.reconstruct_batch(rows)
 
     def search(self, q: np.ndarray, k: int, alive: np.ndarray, hidden: int):
         """(image ids, scores) best first, skipping rows not alive; `hidden` rows are over-fetched."""

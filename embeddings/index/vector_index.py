@@ -220,6 +220,25 @@ class VectorIndex(IndexRows):
         order = np.argsort(-scores, kind="stable")[:k]
         return [(int(ids[i]), float(scores[i])) for i in order]
 
+    def cosines(self, vector: np.ndarray, image_ids) -> dict[int, float]:
+        """The query's cosine to each of these images that the index holds, read from the index itself
+        (the fusion's keyword matches the meaning ranking did not list): fetching 200 vectors from
+        PostgreSQL took 14 ms of a 48 ms search at 100k images."""
+        view = self._view
+        if view is None or not len(image_ids):
+            return {}
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        found = {i: float(v @ q) for i, v in Delta.vectors_of(view.delta, image_ids).items()}
+        rest = np.asarray([i for i in image_ids if i not in found], dtype=np.int64)
+        if view.base is not None and len(rest):
+            rows = view.base.row_of(rest)
+            held = rows >= 0
+            held[held] = view.alive[rows[held]]
+            if held.any():
+                scores = view.base.vectors_at(rows[held]) @ q
+                found.update(zip(rest[held].tolist(), scores.tolist()))
+        return found
+
     @property
     def kind(self) -> str:
         return self.base.kind if self.base is not None else FLAT

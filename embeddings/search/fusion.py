@@ -55,14 +55,19 @@ def background(model_key: str, generation=None) -> np.ndarray:
     return matrix
 
 
-def cosines_for(vector, ids) -> dict[int, float]:
-    """Cosines of the query to these images' stored vectors (for keyword matches the index did not list)."""
-    rows = Embedding.objects.filter(model_name=model_switch.serving_key(), image_id__in=list(ids))
-    pairs = list(rows.values_list("image_id", "vector"))
-    if not pairs:
-        return {}
-    scores = to_vectors([v for _, v in pairs]) @ np.asarray(vector, np.float32)
-    return {i: float(s) for (i, _), s in zip(pairs, scores)}
+def cosines_for(vector, ids, index=None) -> dict[int, float]:
+    """Cosines of the query to these images' vectors (for keyword matches the index did not list): read
+    from the index where it holds them, from the database for rows newer than this process's view."""
+    ids = list(ids)
+    found = index.cosines(vector, ids) if index is not None else {}
+    rest = [i for i in ids if i not in found]
+    if rest:
+        rows = Embedding.objects.filter(model_name=model_switch.serving_key(), image_id__in=rest)
+        pairs = list(rows.values_list("image_id", "vector"))
+        if pairs:
+            scores = to_vectors([v for _, v in pairs]) @ np.asarray(vector, np.float32)
+            found.update((i, float(s)) for (i, _), s in zip(pairs, scores))
+    return found
 
 
 @dataclass
@@ -87,12 +92,13 @@ class Ranking:
 
 
 def rank(vector, meaning: list[tuple[int, float]], terms: QueryTerms, rows, min_score=None, cutoff="auto",
-         total=None, generation=None) -> Ranking:
+         total=None, generation=None, index=None) -> Ranking:
     """The fused ranking of image ids, best first.
 
     `meaning`: the index's best (id, cosine) pairs; `rows`: the images the query may return
-    (filters applied). With "quoted" phrases only images containing them are candidates, looked
-    up through the keyword index however far down the meaning ranking they lie. Works on ids and
+    (filters applied); `index`: the vector index the meaning came from. With "quoted" phrases only
+    images containing them are candidates, looked up through the keyword index however far down the
+    meaning ranking they lie. Works on ids and
     keyword texts only: building 200 model rows cost 4.3 ms of a 17 ms search at 100k images."""
     cos = dict(meaning)
     candidates = set(cos)
@@ -107,7 +113,7 @@ def rank(vector, meaning: list[tuple[int, float]], terms: QueryTerms, rows, min_
         candidates = {i for i in candidates if i in docs and keywords.phrase_ok(docs[i], terms)}
     missing = [i for i in candidates if i not in cos]
     if missing:
-        cos.update(cosines_for(vector, missing))
+        cos.update(cosines_for(vector, missing, index))
     cos = {i: c for i, c in cos.items() if i in candidates}
     if not cos:
         return Ranking([], 0 if cutoff == "auto" and min_score is None else None, matches.words, terms)

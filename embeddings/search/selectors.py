@@ -134,7 +134,8 @@ def search(vector, k=20, offset=0, min_score=None, filters: Filters | None = Non
     if query:
         rows = filters.apply(Image.objects.filter(searchable)).exclude(pk=exclude_id or 0)
         fused = fusion.rank(vector, hits, query.terms, rows, min_score=min_score, cutoff=cutoff, total=index.stats()["size"],
-                            generation=None if index.generation is None else (index.generation, index.size()))
+                            generation=None if index.generation is None else (index.generation, index.size()),
+                            index=index)
         hits, passed = [(r.pk, r.score) for r in fused.items], fused.passed
     if sort == "taken":
         taken = dict(Image.objects.filter(pk__in=[i for i, _ in hits]).values_list("pk", "taken_at"))

@@ -87,6 +87,30 @@ def test_catches_up_with_new_rows_and_tombstones(settings):
     assert index.search(q, 1)[0][0] == more[0]  # a delta row outranks the file's
 
 
+@pytest.mark.parametrize("kind", [FLAT, IVF, PQ])
+def test_cosines_are_read_from_the_file_and_the_delta_and_skip_deleted_rows(settings, kind):
+    settings.APPROX_INDEX_THRESHOLD = 2000
+    settings.INDEX_KIND = kind
+    vectors = clustered(3000)
+    ids = store(vectors)
+    index = VectorIndex("m", DIM)
+    index.sync(force=True)
+    assert index.kind == kind
+    newer = clustered(5, seed=6)
+    more = store(newer, start=3000)
+    Tombstone.objects.create(image_id=ids[7])
+    Image.objects.filter(pk=ids[7]).delete()
+    index.sync(force=True)
+    assert index.stats()["delta"] == 5
+    q = clustered(1, seed=7)[0]
+    asked = [ids[0], ids[7], ids[2999], ids[1234], more[0], more[4], 10**9]  # a deleted one, one never stored
+    got = index.cosines(q, asked)
+    assert set(got) == {ids[0], ids[2999], ids[1234], more[0], more[4]}
+    exact = {**dict(zip(ids, vectors @ q)), **dict(zip(more, newer @ q))}
+    for image_id, cosine in got.items():  # ivf kinds keep fp16 codes
+        assert cosine == pytest.approx(float(exact[image_id]), abs=2e-3)
+
+
 def test_rows_committed_out_of_id_order_are_found_without_a_rebuild(settings, monkeypatch):
     store(clustered(20))
     index = VectorIndex("m", DIM)

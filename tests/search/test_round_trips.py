@@ -36,3 +36,21 @@ def test_the_background_sample_is_kept_per_index_generation(indexed_gallery, dem
         assert fusion.background("demo", generation) is first
     assert read_generation("demo") != generation
     assert fusion.background("demo", read_generation("demo")).shape[0] == len(indexed_gallery) + 4
+
+
+def test_keyword_matches_are_scored_from_the_index_without_a_round_trip(client, indexed_gallery,
+                                                                        django_assert_num_queries):
+    from django.conf import settings
+
+    from embeddings.index.vector_index import get_index
+    from embeddings.search import fusion, selectors
+
+    assert client.get("/api/search", {"q": "a red circle"}).status_code == 200  # loads the index
+    vector = selectors.query_vector("a blue star")
+    index = get_index(settings.MODEL_KEY, len(vector))
+    ids = [im.pk for im in indexed_gallery]
+    with django_assert_num_queries(0):
+        from_index = fusion.cosines_for(vector, ids, index)
+    from_rows = fusion.cosines_for(vector, ids)  # no index: the stored vectors, one round trip
+    assert set(from_index) == set(from_rows) == set(ids)
+    assert all(from_index[i] == pytest.approx(from_rows[i], abs=1e-5) for i in ids)
