@@ -10,12 +10,14 @@ import functools
 import gc
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import NamedTuple
 
 import numpy as np
 import psutil
 import torch
+from PIL import Image
 
 from embeddings.clip import loading
 from embeddings.clip.config import VALIDATED_CONFIG, is_demo_model
@@ -24,6 +26,9 @@ from embeddings.clip.preprocessing import open_image
 from embeddings.clip.vectors import cosine
 
 logger = logging.getLogger("embeddings.clip")
+
+
+OnDecoded = Callable[[int, Image.Image], None]
 
 
 class SafeBatch(NamedTuple):
@@ -107,12 +112,19 @@ class CLIPService:
             out[idx] = self._run(lambda lm, batch=batch: lm.text_features(batch))
         return out
 
-    def _prepare(self, lm, source, out: np.ndarray) -> None:
+    def _prepare(self, lm, source, out: np.ndarray, index: int = 0, on_decoded: OnDecoded | None = None) -> None:
         pre = lm.preprocessor
         image = open_image(source, draft=self.draft, target=pre.target)
+        if on_decoded is not None:
+            # The caller's use of the picture (the OCR first look keeps a small copy: no second
+            # decode) never costs the item its encoding.
+            try:
+                on_decoded(index, image)
+            except Exception:
+                logger.exception("on_decoded failed for image item %d; encoding it anyway", index)
         pre.to_array(pre.resize_crop(image), out)
 
-    def _batches(self, sources: list, batch_size: int | None):
+    def _batches(self, sources: list, batch_size: int | None, on_decoded: OnDecoded | None = None):
         """Yield (indices, pixel array, errors) per batch; batch k+1 decodes while k is encoded."""
         lm, bs = self.load(), batch_size or self.batch_size
         chunks = [list(range(s, min(s + bs, len(sources)))) for s in range(0, len(sources), bs)]
@@ -120,7 +132,7 @@ class CLIPService:
 
         def submit(pool, chunk):
             buf = np.empty((len(chunk), *shape), np.float32)
-            return buf, [pool.submit(self._prepare, lm, sources[i], buf[j]) for j, i in enumerate(chunk)]
+            return buf, [pool.submit(self._prepare, lm, sources[i], buf[j], i, on_decoded) for j, i in enumerate(chunk)]
 
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
             pending = submit(pool, chunks[0]) if chunks else None
@@ -140,11 +152,16 @@ class CLIPService:
                 pixels = buf if len(ok) == len(chunk) else buf[ok]
                 yield [chunk[j] for j in ok], pixels, errors
 
-    def embed_image_batch_safe(self, sources, batch_size: int | None = None) -> SafeBatch:
-        """Encode what can be encoded; bad items are reported by index instead of failing the batch."""
+    def embed_image_batch_safe(self, sources, batch_size: int | None = None,
+                               on_decoded: OnDecoded | None = None) -> SafeBatch:
+        """Encode what can be encoded; bad items are reported by index instead of failing the batch.
+
+        `on_decoded(index, picture)`, when given, is called in a decoding thread with each decoded
+        picture (upright RGB, at the JPEG draft scale, before the resize and crop); what it raises
+        is logged, never an item's error."""
         sources = list(sources)
         parts, indices, errors = [], [], {}
-        for idx, pixels, errs in self._batches(sources, batch_size):
+        for idx, pixels, errs in self._batches(sources, batch_size, on_decoded):
             errors.update(errs)
             if idx:
                 parts.append(self._run(lambda lm, pixels=pixels: lm.image_features(pixels)))

@@ -16,6 +16,7 @@ from embeddings.duplicates import store as duplicates
 from embeddings.files.originals import stored_bytes
 from embeddings.index.signal import bump_generation
 from embeddings.models import Embedding, Image
+from embeddings.pipeline import ocr
 from embeddings.queue import enqueue_ocr, redis_connection
 from embeddings.search import keywords
 
@@ -116,10 +117,22 @@ def _encode_batch(service, images: list[Image], token: str) -> tuple[int, int]:
         except (OSError, ValueError) as exc:  # ValueError: RejectedImage, a library file changed since its scan
             datas.append(b"")
             errors[i] = f"the stored file cannot be read ({exc})"
-    encoded = service.embed_image_batch_safe([d for i, d in enumerate(datas) if i not in errors])
     readable = [i for i in range(len(images)) if i not in errors]
+    # OCR's first look (text detection on a <=640 px copy) runs on the picture CLIP decodes: a photo
+    # without text then needs no second decode (~30 ms at 12 MP) nor an OCR job (claim keys, an update).
+    asks = {i for i in readable if settings.OCR_ENABLED and not images[i].ocr_status}
+    kept: dict[int, object] = {}
+
+    def keep(j: int, picture) -> None:  # in a decoding thread
+        if (i := readable[j]) in asks:
+            kept[i] = ocr.look_copy(picture, datas[i], (images[i].width, images[i].height))
+
+    encoded = service.embed_image_batch_safe([datas[i] for i in readable], on_decoded=keep if asks else None)
     errors.update({readable[j]: msg for j, msg in encoded.errors.items()})
     vectors = {readable[j]: row for j, row in zip(encoded.indices, encoded.embeddings)}
+    # After the encode, all at once: ~0.06-0.08 s a look on a 2-core EPYC. True or None (failed): the OCR job reads it.
+    looks = ocr.look_at_many({i: p for i, p in kept.items() if i not in errors}) if kept else {}
+    kept.clear()  # the copies (~1 MB each) go now
     now, done, failed, wants_ocr, indexed = timezone.now(), 0, 0, False, []
     model_key = settings.MODEL_KEY
     with transaction.atomic():
@@ -132,6 +145,9 @@ def _encode_batch(service, images: list[Image], token: str) -> tuple[int, int]:
             # Its keyword text is refreshed, and OCR asked for once (re-encoding never redoes it).
             read_text = settings.OCR_ENABLED and not image.ocr_status
             extra = {"ocr_status": Image.OcrStatus.PENDING} if read_text else {}
+            if read_text and looks.get(i) is False:  # the first look found no text: done, no OCR job
+                image.ocr_text, read_text = "", False
+                extra = {"ocr_status": Image.OcrStatus.DONE, "ocr_text": ""}
             if mine.update(status=Image.Status.INDEXED, failure_reason="", claim_token="", indexed_at=now,
                            keywords=keywords.document(image), **extra):
                 wants_ocr = wants_ocr or read_text

@@ -1,5 +1,6 @@
 """Text in images: RapidOCR (PP-OCR models on ONNX Runtime, shipped inside its wheel) reads each
-indexed image once, after its CLIP encoding, and never delays it.
+indexed image once, after its CLIP encoding, and never delays it. The first look (look_at_many) runs
+in the encode batch on the picture CLIP decoded: only images where it finds text (or fails) get a job.
 
 How it stays out of CLIP's way: the OCR job sits on its own queue, which workers read after the
 embeddings queue; the job hands the worker back as soon as an encoding job waits, leaving a
@@ -16,7 +17,7 @@ import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, TimeoutError
+from concurrent.futures import CancelledError, ProcessPoolExecutor, TimeoutError, wait
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
@@ -39,6 +40,7 @@ MAX_SIDE = 1280  # pixels on the longest side: enough for text a person can read
 # hybrid gallery (tests/search/test_hybrid.py).
 FIRST_LOOK_SIDE = 640
 READ_TIMEOUT = 300  # seconds for one picture before its reading process is replaced
+LOOK_TIMEOUT = 60  # seconds for the first looks of one encoded batch (~0.06-0.08 s each) before giving up on them
 CLAIM_SECONDS = 300
 MAX_TRIES = 3
 JOB_SECONDS = 60  # a job waits this long for the reader, then queues its successor
@@ -110,6 +112,44 @@ def looks_like_text(picture) -> bool:
     pixels = _pixels(picture, FIRST_LOOK_SIDE)
     counts["looked"] += 1
     return pixels is not None and _in_reader(ocr_engine.has_text, pixels)
+
+
+def look_copy(picture, data: bytes, size: tuple[int, int]):
+    """The first look's pixels from the picture CLIP decoded (`data`: its file, `size`: its full upright
+    size). A 12 MP JPEG decodes at 1/8 (~500x375) for CLIP as for the look, but a draft for CLIP's 224 px
+    can be smaller than the look's (640x480 -> 320x240, 8 MP 3264x2448 -> 408x306, 1920x1080 -> 480x270,
+    where read_image's look gets 640 px): those are decoded again as read_image does, so recall stays."""
+    if max(picture.size) < FIRST_LOOK_SIDE and tuple(picture.size) != tuple(size):
+        picture = image_policy.decode(data, draft_target=FIRST_LOOK_SIDE // 2)
+    return _pixels(picture, FIRST_LOOK_SIDE)
+
+
+def look_at_many(pixels: dict) -> dict:
+    """First looks for an encoded batch (key -> array from look_copy), all handed to the reader at once:
+    key -> whether text may be there, or None where the look failed (the reader crashed or hung, the
+    worker is stopping): that image is left to the OCR job. Never raises."""
+    looks, futures = {k: False for k, p in pixels.items() if p is None}, {}  # None: a strip, no text
+    try:
+        for key, p in pixels.items():
+            if p is not None:
+                futures[key] = _reader_process().submit(ocr_engine.has_text, p)
+                counts["looked"] += 1
+    except Exception as exc:  # RuntimeError (stopping) or BrokenProcessPool: the rest go to the OCR job
+        log.info("first looks not all taken: %s", exc)
+    wait(futures.values(), timeout=LOOK_TIMEOUT)
+    failed = {key: _failure(f) for key, f in futures.items()}
+    for key, future in futures.items():
+        looks[key] = None if failed[key] else bool(future.result())
+    if any(isinstance(e, (BrokenProcessPool, TimeoutError)) for e in failed.values()) or (
+            len(futures) < sum(p is not None for p in pixels.values())):
+        stop_reader()  # a dead or hung child: the next look or read starts a new one
+    return {key: looks.get(key) for key in pixels}
+
+
+def _failure(future) -> BaseException | None:
+    if not future.done():
+        return TimeoutError()
+    return CancelledError() if future.cancelled() else future.exception()
 
 
 def read_image(image: Image) -> str:

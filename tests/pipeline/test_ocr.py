@@ -16,6 +16,8 @@ from PIL import ImageDraw, ImageFont
 from embeddings import services
 from embeddings.models import Image
 from embeddings.pipeline import ingest, ocr
+from embeddings.queue import ocr_queue
+from embeddings.search import keywords
 from tests.bad_inputs import corpus
 from tests.support import ROOT, jpeg_bytes, run_worker, running_processes
 
@@ -207,3 +209,33 @@ def test_a_photo_without_text_gets_a_first_look_only_and_small_text_is_still_rea
     finally:
         ocr.stop_reader()
 
+
+
+def test_the_first_look_runs_in_the_encode_batch(redis, settings):
+    """A photo without text is done with its encoding: no second decode, no OCR job. One with text
+    goes to the OCR job as before, which reads it."""
+    settings.OCR_ENABLED = True
+    ocr_jobs = ocr_queue()
+    plain = services.add_image(_photo(), "plain.jpg", enqueue=False)  # 12 MP: CLIP's 1/8 draft is the look's
+    small = services.add_image(_photo(w=640, h=480), "small.jpg", enqueue=False)  # its CLIP draft is 320x240: decoded again
+    before = dict(ocr.counts)
+    assert ingest.ingest_pending(redis=redis)["indexed"] == 2
+    for im in (plain, small):
+        im.refresh_from_db()
+        assert (im.status, im.ocr_status, im.ocr_text) == ("indexed", "done", ""), im.original_filename
+        assert im.keywords == keywords.document(Image(original_filename=im.original_filename))  # as with no text
+    assert ocr.counts["looked"] - before["looked"] == 2 and ocr.counts["read"] == before["read"]  # not read in full
+    assert ocr_jobs.count == 0  # no OCR job asked for
+
+    label = services.add_image(_photo("EXIT 12"), "label.jpg", enqueue=False)  # 48 px letters in a corner
+    try:
+        assert ingest.ingest_pending(redis=redis)["indexed"] == 1
+        label.refresh_from_db()
+        assert (label.ocr_status, label.ocr_text) == ("pending", None)
+        assert ocr_jobs.count == 1
+        assert ocr.run_pending(redis=redis) == {"done": 1, "failed": 0}  # what the OCR job runs
+        label.refresh_from_db()
+        assert label.ocr_status == "done" and "exit" in label.ocr_text.lower().replace(" ", ""), label.ocr_text
+        assert ocr.counts["read"] == before["read"] + 1
+    finally:
+        ocr.stop_reader()
