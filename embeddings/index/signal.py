@@ -22,7 +22,15 @@ def bump_generation(model_key: str) -> None:
 
 
 def read_generation(model_key: str):
+    """The counter's value; None only when Redis cannot be asked. A counter never bumped (a gallery
+    filled before this Redis started, or a restarted Redis) is started at 0: read as unknown, it made
+    every search catch up and draw the cutoff's sample again (two round trips a search)."""
     try:
-        return redis_connection().get(generation_key(model_key))
+        redis, key = redis_connection(), generation_key(model_key)
+        value = redis.get(key)
+        if value is None:
+            redis.set(key, 0, nx=True)  # NX: a bump that came first is kept
+            value = redis.get(key)
+        return value
     except Exception:
         return None

@@ -54,3 +54,16 @@ def test_keyword_matches_are_scored_from_the_index_without_a_round_trip(client, 
     from_rows = fusion.cosines_for(vector, ids)  # no index: the stored vectors, one round trip
     assert set(from_index) == set(from_rows) == set(ids)
     assert all(from_index[i] == pytest.approx(from_rows[i], abs=1e-5) for i in ids)
+
+
+def test_a_gallery_whose_generation_was_never_counted_is_not_caught_up_on_every_search(
+        client, indexed_gallery, redis, settings, django_assert_max_num_queries):
+    from embeddings.index.signal import generation_key
+
+    settings.INDEX_REFRESH_SECONDS = 0  # every search looks at the counter
+    assert client.get("/api/search", {"q": "a red circle"}).status_code == 200  # warm
+    redis.delete(generation_key(settings.MODEL_KEY))  # filled before this Redis started (or it restarted)
+    assert client.get("/api/search", {"q": "a green circle"}).status_code == 200  # catches up once, counts from 0
+    assert redis.get(generation_key(settings.MODEL_KEY)) is not None
+    with django_assert_max_num_queries(4):  # as with a counted generation: no catch-up, the kept sample
+        assert client.get("/api/search", {"q": "a blue star"}).status_code == 200
