@@ -155,6 +155,11 @@ def machine() -> dict:
     return info
 
 
+def kind_tag() -> str:
+    """The CPU kind in a results file's name ("avx512", "avx2"): the two kinds' figures sit side by side."""
+    return "avx512" if "avx512f" in machine()["flags"].split() else "avx2"
+
+
 def machine_line() -> str:
     m = machine()
     return (f"{m['cpu']}, {m['cores']} cores ({m['flags']}), {m.get('mem_gib', '?')} GiB RAM; "

@@ -140,7 +140,7 @@ def main(argv=None):
     out["load_after"] = common.loadavg()
     print("CPU:", cpu_kind(), "|", common.machine_line())
     print(common.table(["photos", "path", "OCR", "naive ms/photo", "ours ms/photo", "ours photos/s", "vs naive"], rows))
-    (common.RESULTS_DIR / "e2e.json").write_text(json.dumps(out, indent=1))
+    (common.RESULTS_DIR / f"e2e-{common.kind_tag()}.json").write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

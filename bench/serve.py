@@ -282,7 +282,7 @@ def main(argv=None):
                            [[r["phase"], r.get("photos", "–"), r.get("photos_per_s"), r["searches"], r.get("p50"),
                              r.get("p99"), r.get("max")] for r in results]))
     common.RESULTS_DIR.mkdir(exist_ok=True)
-    (common.RESULTS_DIR / f"serve-{args.mode}.json").write_text(json.dumps(
+    (common.RESULTS_DIR / f"serve-{args.mode}-{common.kind_tag()}.json").write_text(json.dumps(
         {"cpu": cpu_kind(), "machine": common.machine_line(), "rev": common.git_rev(), "results": results}, indent=1))
 
 
