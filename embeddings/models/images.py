@@ -4,6 +4,8 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Coalesce
 
 
 class Library(models.Model):
@@ -87,6 +89,11 @@ class Image(models.Model):
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]
+        indexes = [
+            # Browsing lists images newest taken first (the upload time where none is known): without
+            # this the database sorted every row for each page (181 ms at 100k on PostgreSQL).
+            models.Index(Coalesce("taken_at", "uploaded_at").desc(), F("id").desc(), name="image_when_newest_first"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["library", "path"], condition=models.Q(library__isnull=False),
                                     name="one_image_per_library_path"),

@@ -57,14 +57,19 @@ def _browsable(filters: Filters):
     return rows.annotate(when=Coalesce("taken_at", "uploaded_at"))
 
 
-def browse(filters: Filters, k: int = 20, offset: int = 0, at: date | None = None) -> selectors.Page:
-    """The images that pass the filters, newest taken first (uploaded time where none is known);
-    with `at` (a month), from that month back."""
-    started = time.perf_counter()
+def newest_first(filters: Filters, at: date | None = None):
+    """The images that pass the filters, newest taken first (uploaded time where none is known), in
+    the order of the image_when_newest_first index; with `at` (a month), from that month back."""
     rows = _browsable(filters).select_related("library").order_by("-when", "-id")
     if at:
         rows = rows.filter(when__lt=_midnight(date(at.year + (at.month == 12), at.month % 12 + 1, 1)))
-    page = list(rows[offset:offset + k + 1])
+    return rows
+
+
+def browse(filters: Filters, k: int = 20, offset: int = 0, at: date | None = None) -> selectors.Page:
+    """A page of newest_first."""
+    started = time.perf_counter()
+    page = list(newest_first(filters, at)[offset:offset + k + 1])
     hits = [selectors.Hit(im, None, []) for im in page[:k]]
     return selectors.Page(hits, len(page) > k, (time.perf_counter() - started) * 1000, None)
 

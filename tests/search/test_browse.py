@@ -113,3 +113,31 @@ def test_a_reading_that_finds_nothing_gives_way_to_the_words(client, dated):
 def test_browse_excludes_failed_images(client, dated):
     Image.objects.filter(pk=dated[0].pk).update(status=Image.Status.FAILED)
     assert dated[0].pk not in {r["id"] for r in get(client, k=200)["results"]}
+
+
+@pytest.mark.parametrize("at", [None, "2019-06"])
+def test_a_browse_page_is_read_in_index_order_not_sorted(dated, at):
+    """Browsing reads its page from the image_when_newest_first index: a sort of every row cost 181 ms a
+    page at 100k images on PostgreSQL. (The planner is told not to sort, so a small table answers too.)"""
+    from datetime import date
+
+    from django.db import connection
+
+    from embeddings.search.answer import newest_first
+    from embeddings.search.request import Filters
+
+    rows = newest_first(Filters(), date.fromisoformat(at + "-01") if at else None)[:21]
+    sql, params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET enable_sort = off")
+            try:
+                cursor.execute("EXPLAIN " + sql, params)
+                plan = "\n".join(r[0] for r in cursor.fetchall())
+            finally:
+                cursor.execute("RESET enable_sort")
+            assert "image_when_newest_first" in plan and "Sort" not in plan, plan
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            plan = "\n".join(str(r[-1]) for r in cursor.fetchall())
+            assert "image_when_newest_first" in plan and "TEMP B-TREE" not in plan, plan
