@@ -125,7 +125,7 @@ def _encode_batch(service, images: list[Image], token: str) -> tuple[int, int]:
 
     def keep(j: int, picture) -> None:  # in a decoding thread
         if (i := readable[j]) in asks:
-            kept[i] = ocr.look_copy(picture, datas[i], (images[i].width, images[i].height))
+            kept[i] = ocr.look_copy(picture)
 
     encoded = service.embed_image_batch_safe([datas[i] for i in readable], on_decoded=keep if asks else None)
     errors.update({readable[j]: msg for j, msg in encoded.errors.items()})

@@ -114,13 +114,12 @@ def looks_like_text(picture) -> bool:
     return pixels is not None and _in_reader(ocr_engine.has_text, pixels)
 
 
-def look_copy(picture, data: bytes, size: tuple[int, int]):
-    """The first look's pixels from the picture CLIP decoded (`data`: its file, `size`: its full upright
-    size). A 12 MP JPEG decodes at 1/8 (~500x375) for CLIP as for the look, but a draft for CLIP's 224 px
-    can be smaller than the look's (640x480 -> 320x240, 8 MP 3264x2448 -> 408x306, 1920x1080 -> 480x270,
-    where read_image's look gets 640 px): those are decoded again as read_image does, so recall stays."""
-    if max(picture.size) < FIRST_LOOK_SIDE and tuple(picture.size) != tuple(size):
-        picture = image_policy.decode(data, draft_target=FIRST_LOOK_SIDE // 2)
+def look_copy(picture):
+    """The first look's pixels: the picture as CLIP decoded it, at most FIRST_LOOK_SIDE px. A JPEG photo
+    is looked at as CLIP's draft decode left it (a 12 MP one at 1/8, ~500x375; a 0.3 MP one at 1/2,
+    320x240), not decoded again at 640 px: that doubled a 0.3 MP photo's look (139 against ~35 ms of
+    detection on the AVX2 kind) for small text only; screenshots and other lossless pictures are not
+    drafted, so they keep 640 px (bench/ocr_first_look.py measures what each kind of text loses)."""
     return _pixels(picture, FIRST_LOOK_SIDE)
 
 
