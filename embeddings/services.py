@@ -102,6 +102,9 @@ def add_images(files, user=None) -> AddReport:
 
 IMPORT_CHUNK = 32  # files committed (and handed to the workers) at a time
 POOL_FROM = 16  # files from which a process pool pays for its start
+# The import pool's CPU priority: batch work, like the workers' encoding (pipeline.worker.NICE), below
+# the web processes answering searches on the same machine.
+IMPORT_NICE = 10
 
 
 def import_paths(paths, user=None, progress=None) -> AddReport:
@@ -113,7 +116,8 @@ def import_paths(paths, user=None, progress=None) -> AddReport:
     prepare.SHARED[import_id] = frozenset(Image.objects.values_list("sha256", flat=True))
     report, chunk = AddReport(), []
     workers = max(2, os.cpu_count() or 2)
-    pool = (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    pool = (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                                initializer=os.nice, initargs=(IMPORT_NICE,))
             if len(paths) >= POOL_FROM and "fork" in multiprocessing.get_all_start_methods()
             else ThreadPoolExecutor(max_workers=workers))
     try:

@@ -248,7 +248,8 @@ class _Reader:
 
     def _run(self) -> None:
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+            # below its worker's own priority (the worker runs at pipeline.worker.NICE)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE))
         except (AttributeError, OSError):
             pass  # not Linux: the queue order alone keeps CLIP first
         try:

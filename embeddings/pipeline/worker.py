@@ -28,8 +28,9 @@ from embeddings.queue import enqueue_ingest, enqueue_ocr
 
 log = logging.getLogger(__name__)
 # The worker's CPU priority: below the web processes (nice 0) that answer searches on the same
-# machine, above its own OCR reader (which adds ocr.NICE on top). Encoding takes what searching leaves.
-NICE = 5
+# machine, above its own OCR reader (which adds ocr.NICE on top, to 19). Encoding takes what searching
+# leaves: at nice 10 a contended core goes ~90% to a search (kernel weights 1024 against 110).
+NICE = 10
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
