@@ -31,3 +31,25 @@ def test_a_library_without_taken_times_has_no_photo_in_any_month(django_assert_m
     rows([None, None])
     with django_assert_max_num_queries(2):  # the two ends of the dated range; the filter itself asks nothing
         assert not Filters(months=(12, 1, 2)).apply(Image.objects.all()).exists()
+
+
+def test_months_are_answered_by_the_taken_at_index():
+    """The month read from each row (EXTRACT) cannot use an index: 66 ms at 100k images where no photo
+    matched. Ranges can. (PostgreSQL is told not to scan the table, so a small one answers too.)"""
+    from django.db import connection
+
+    rows(EDGES)
+    sql, params = Filters(months=(12, 1, 2)).apply(Image.objects.order_by()).values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET enable_seqscan = off")
+            try:
+                cursor.execute("EXPLAIN " + sql, params)
+                plan = "\n".join(r[0] for r in cursor.fetchall())
+            finally:
+                cursor.execute("RESET enable_seqscan")
+            assert "Index Scan on embeddings_image_taken_at" in plan, plan  # Bitmap or plain
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            plan = "\n".join(str(r[-1]) for r in cursor.fetchall())
+            assert "INDEX embeddings_image_taken_at" in plan and "SCAN embeddings_image" not in plan, plan
