@@ -210,14 +210,13 @@ def test_a_photo_without_text_gets_a_first_look_only_and_small_text_is_still_rea
         ocr.stop_reader()
 
 
-
 def test_the_first_look_runs_in_the_encode_batch(redis, settings):
     """A photo without text is done with its encoding: no second decode, no OCR job. One with text
     goes to the OCR job as before, which reads it."""
     settings.OCR_ENABLED = True
     ocr_jobs = ocr_queue()
     plain = services.add_image(_photo(), "plain.jpg", enqueue=False)  # 12 MP: CLIP's 1/8 draft is the look's
-    small = services.add_image(_photo(w=640, h=480), "small.jpg", enqueue=False)  # its CLIP draft is 320x240: decoded again
+    small = services.add_image(_photo(w=640, h=480), "small.jpg", enqueue=False)  # looked at as CLIP drafts it
     before = dict(ocr.counts)
     assert ingest.ingest_pending(redis=redis)["indexed"] == 2
     for im in (plain, small):
