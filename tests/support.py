@@ -166,3 +166,22 @@ def running_processes() -> dict[int, int]:
             if fields[0] != "Z":
                 out[int(entry.name)] = int(fields[2])
     return out
+
+
+def query_plan(queryset, postgres_off: str) -> str:
+    """The database's plan for a queryset, as text: PostgreSQL with `postgres_off` (a planner setting
+    such as "enable_sort") turned off, so that a small test table shows the plan a large one gets;
+    SQLite's EXPLAIN QUERY PLAN as it is."""
+    from django.db import connection
+
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            return "\n".join(str(r[-1]) for r in cursor.fetchall())
+        cursor.execute(f"SET {postgres_off} = off")
+        try:
+            cursor.execute("EXPLAIN " + sql, params)
+            return "\n".join(r[0] for r in cursor.fetchall())
+        finally:
+            cursor.execute(f"RESET {postgres_off}")

@@ -125,19 +125,11 @@ def test_a_browse_page_is_read_in_index_order_not_sorted(dated, at):
 
     from embeddings.search.answer import newest_first
     from embeddings.search.request import Filters
+    from tests.support import query_plan
 
     rows = newest_first(Filters(), date.fromisoformat(at + "-01") if at else None)[:21]
-    sql, params = rows.query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET enable_sort = off")
-            try:
-                cursor.execute("EXPLAIN " + sql, params)
-                plan = "\n".join(r[0] for r in cursor.fetchall())
-            finally:
-                cursor.execute("RESET enable_sort")
-            assert "image_when_newest_first" in plan and "Sort" not in plan, plan
-        else:
-            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-            plan = "\n".join(str(r[-1]) for r in cursor.fetchall())
-            assert "image_when_newest_first" in plan and "TEMP B-TREE" not in plan, plan
+    plan = query_plan(rows, "enable_sort")
+    if connection.vendor == "postgresql":
+        assert "image_when_newest_first" in plan and "Sort" not in plan, plan
+    else:
+        assert "image_when_newest_first" in plan and "TEMP B-TREE" not in plan, plan
