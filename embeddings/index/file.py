@@ -175,7 +175,7 @@ class Snapshot:
         kinds.set_search_params(index, meta["kind"])
         if meta["kind"] == kinds.IVF and n:
             # Row -> list position, so that a row's vector can be read back (vectors_at): 8 bytes a row
-            # in this process's memory, built in ~1 ms per 100k rows from the mapped lists.
+            # in this process's memory, built once per load from the mapped lists (80 ms at 1M rows, AVX2).
             faiss.extract_index_ivf(index).make_direct_map()
         return cls(root, str(gen), meta, index, ids, emb_ids, vectors)
 
