@@ -156,8 +156,12 @@ def machine() -> dict:
 
 
 def kind_tag() -> str:
-    """The CPU kind in a results file's name ("avx512", "avx2"): the two kinds' figures sit side by side."""
-    return "avx512" if "avx512f" in machine()["flags"].split() else "avx2"
+    """The CPU kind in a results file's name ("avx512-amx", "avx512", "avx2"): the kinds' figures sit side
+    by side (an Intel Xeon with AMX int8/bf16 tiles runs ONNX Runtime's int8 kernels unlike an AMD EPYC)."""
+    flags = machine()["flags"].split()
+    if "avx512f" not in flags:
+        return "avx2"
+    return "avx512-amx" if "amx_int8" in flags else "avx512"
 
 
 def machine_line() -> str:

@@ -165,9 +165,15 @@ def latency(args, model_dir: Path) -> list[dict]:
     for database in args.databases.split(","):
         for n in [int(x) for x in args.rows.split(",")]:
             env = environment(database, model_dir, workers=0, port=common.free_port(), web=args.web)
-            fresh(database, env)
-            filled = json.loads(subprocess.run([sys.executable, __file__, "fill", str(n)], cwd=ROOT, env=env, check=True,
-                                               capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            marker = DATA / database / "filled.json"  # what the last fill left: --reuse compares code on the same rows
+            if args.reuse and marker.exists() and json.loads(marker.read_text()).get("rows") == n:
+                filled = json.loads(marker.read_text())["fill"]
+                subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+            else:
+                fresh(database, env)
+                filled = json.loads(subprocess.run([sys.executable, __file__, "fill", str(n)], cwd=ROOT, env=env,
+                                                   check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+                marker.write_text(json.dumps({"rows": n, "fill": filled}))
             server = Server(env)
             try:
                 for q in queries(args.web * 10, offset=9000):  # each web process: model, index, first queries
@@ -263,6 +269,8 @@ def main(argv=None):
     ap.add_argument("--every", type=float, default=1.0)
     ap.add_argument("--idle-queries", type=int, default=60)
     ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
+    ap.add_argument("--reuse", action="store_true", help="latency: keep the rows a fill of the same size left")
+    ap.add_argument("--tag", default="", help="a suffix for the results file (runs kept side by side)")
     ap.add_argument("--web", type=int, default=2, help="WEB_CONCURRENCY (the default of `make run`)")
     args = ap.parse_args(argv)
     if args.mode == "fill":
@@ -282,7 +290,7 @@ def main(argv=None):
                            [[r["phase"], r.get("photos", "–"), r.get("photos_per_s"), r["searches"], r.get("p50"),
                              r.get("p99"), r.get("max")] for r in results]))
     common.RESULTS_DIR.mkdir(exist_ok=True)
-    (common.RESULTS_DIR / f"serve-{args.mode}-{common.kind_tag()}.json").write_text(json.dumps(
+    (common.RESULTS_DIR / f"serve-{args.mode}-{common.kind_tag()}{'-' + args.tag if args.tag else ''}.json").write_text(json.dumps(
         {"cpu": cpu_kind(), "machine": common.machine_line(), "rev": common.git_rev(), "results": results}, indent=1))
 
 
