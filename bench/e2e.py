@@ -58,7 +58,7 @@ def run_user_path(env: dict, folder: Path, n: int, ocr: bool, how: str = "index_
     import redis  # the ids start again at 1: nothing of the last run's claims may be left
 
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
-    for sub in ("media", "index"):
+    for sub in ("media", "index", "previews"):
         shutil.rmtree(Path(env["CLIPSEARCH_DATA_DIR"]) / sub, ignore_errors=True)
     worker = subprocess.Popen(manage + ["rqworker", "embeddings"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
@@ -105,6 +105,7 @@ def main(argv=None):
     ap.add_argument("--large", type=int, default=64)
     ap.add_argument("--ocr", default="off,on")
     ap.add_argument("--paths", default="index_folder", help=f"comma-separated, of: {', '.join(USER_PATHS)}")
+    ap.add_argument("--tag", default="", help="a suffix for the results file (runs kept side by side)")
     args = ap.parse_args(argv)
     model_dir = vitb32.ensure()
     data_dir = common.BENCH_DIR / "e2e"
@@ -120,7 +121,8 @@ def main(argv=None):
     from embeddings.clip.device import cpu_kind
 
     naive = ingest_bench.Naive(model_dir)
-    rows, out = [], {"cpu": cpu_kind(), "machine": common.machine_line(), "load_before": common.loadavg(), "results": []}
+    rows, out = [], {"cpu": cpu_kind(), "machine": common.machine_line(), "rev": common.git_rev(),
+                     "load_before": common.wait_for_quiet(), "results": []}
     for label in args.sizes.split(","):
         paths = ingest_bench.ensure_images(label, args.large)
         naive_s, _ = ingest_bench.timed(naive.run, paths[:args.small])
@@ -140,7 +142,8 @@ def main(argv=None):
     out["load_after"] = common.loadavg()
     print("CPU:", cpu_kind(), "|", common.machine_line())
     print(common.table(["photos", "path", "OCR", "naive ms/photo", "ours ms/photo", "ours photos/s", "vs naive"], rows))
-    (common.RESULTS_DIR / f"e2e-{common.kind_tag()}.json").write_text(json.dumps(out, indent=1))
+    (common.RESULTS_DIR / f"e2e-{common.kind_tag()}{'-' + args.tag if args.tag else ''}.json").write_text(
+        json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
