@@ -12,8 +12,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from embeddings.duplicates import store as duplicates
 from embeddings.clip.preprocessing import open_image
+from embeddings.duplicates import store as duplicates
 from embeddings.files import previews
 from embeddings.files.originals import check_present, stored_bytes
 from embeddings.index.signal import bump_generation
