@@ -290,7 +290,8 @@ def main(argv=None):
                            [[r["phase"], r.get("photos", "–"), r.get("photos_per_s"), r["searches"], r.get("p50"),
                              r.get("p99"), r.get("max")] for r in results]))
     common.RESULTS_DIR.mkdir(exist_ok=True)
-    (common.RESULTS_DIR / f"serve-{args.mode}-{common.kind_tag()}{'-' + args.tag if args.tag else ''}.json").write_text(json.dumps(
+    name = f"serve-{args.mode}-{common.kind_tag()}{'-' + args.tag if args.tag else ''}.json"
+    (common.RESULTS_DIR / name).write_text(json.dumps(
         {"cpu": cpu_kind(), "machine": common.machine_line(), "rev": common.git_rev(), "results": results}, indent=1))
 
 

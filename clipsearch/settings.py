@@ -149,6 +149,8 @@ STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns at start-up when it is miss
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = ENV["CLIPSEARCH_MEDIA_ROOT"] or DATA_DIR / "media"
+# The import's decoded pictures waiting for this host's worker (embeddings.files.previews): local, never served.
+PREVIEW_DIR = DATA_DIR / "previews"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

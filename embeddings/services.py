@@ -16,7 +16,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from embeddings.files import prepare
+from embeddings.files import prepare, previews
 from embeddings.files.image_policy import EXTENSIONS, RejectedImage, check_size, clean_filename, inspect_image
 from embeddings.files.photo_facts import read_facts
 from embeddings.index.signal import bump_generation
@@ -50,6 +50,7 @@ def add_image(data: bytes, filename: str = "", user=None, enqueue: bool = True) 
     )
     image.file.save(f"{stem}.{EXTENSIONS[info.format]}", ContentFile(data), save=False)
     image.thumbnail.save(f"{stem}.jpg", ContentFile(info.thumbnail), save=False)
+    previews.save(sha, info.preview)  # before the commit: a worker may claim the image at once
     try:
         with transaction.atomic():
             image.save()
@@ -144,6 +145,8 @@ def _commit_prepared(chunk, report: AddReport, user) -> None:
             report.rejected.append(Outcome(p.path, reason=p.error))
         elif p.sha256 in owners:  # stored before, or earlier in this import (said once it has an id)
             delete_stored(p.file, p.thumbnail)
+            if p.sha256 not in {im.sha256 for im in added}:  # an image stored before: its preview is long used
+                previews.drop([p.sha256])
             twins.append(p)
         elif p.known:  # known when the import began, deleted since: read it again alone
             _add_one(p.path, report, user)
@@ -217,6 +220,7 @@ def delete_images(images) -> int:
         transaction.on_commit(lambda: bump_generation(model_key))
     for image in images:
         _delete_files(image)
+    previews.drop(image.sha256 for image in images)  # deleted before a worker took it
     return len(images)
 
 

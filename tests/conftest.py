@@ -78,6 +78,7 @@ def _isolated_files(settings, tmp_path):
 
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.INDEX_DIR = tmp_path / "index"
+    settings.PREVIEW_DIR = tmp_path / "previews"
     reset_indexes()
     yield
     reset_indexes()

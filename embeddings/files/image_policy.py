@@ -16,6 +16,7 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from embeddings.clip.preprocessing import exif_orientation, open_image, to_rgb, upright
+from embeddings.files import previews
 from embeddings.files.formats import ALLOWED, STRUCTURE_CHECKS, allowed_format, refused_name
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
@@ -95,6 +96,7 @@ class Inspected:
     width: int
     height: int
     thumbnail: bytes
+    preview: bytes = b""  # a large picture as decoded, for the worker (embeddings.files.previews)
 
 
 def inspect_image(data: bytes) -> Inspected:
@@ -108,8 +110,11 @@ def inspect_image(data: bytes) -> Inspected:
                 width, height = height, width
             if width * height > settings.MAX_IMAGE_PIXELS:
                 raise RejectedImage(f"the image is {width}x{height}: more than {settings.MAX_IMAGE_PIXELS:,} pixels")
-            im.draft("RGB", (THUMB_SIZE * 2, THUMB_SIZE * 2))  # JPEG: decode at reduced scale
+            # JPEG: decode at a reduced DCT scale, still >= THUMB_SIZE a side: for a 12 MP photo 1/8
+            # (500x375), the scale CLIP's own draft takes, so the preview is what the worker would decode.
+            im.draft("RGB", (THUMB_SIZE, THUMB_SIZE))
             im.load()  # decodes fully: catches truncated and corrupt data
+            preview = _preview(im, orientation) if width * height >= previews.MIN_PIXELS else b""
             thumb = _thumbnail(im, orientation)
             buf = io.BytesIO()
             thumb.save(buf, "JPEG", quality=85)
@@ -120,7 +125,18 @@ def inspect_image(data: bytes) -> Inspected:
         if isinstance(exc, (UnidentifiedImageError, PILImage.DecompressionBombError, MemoryError)):
             raise RejectedImage(reason) from None
         raise RejectedImage(f"the file is damaged or not a readable {fmt} image ({reason})") from None
-    return Inspected(fmt, width, height, buf.getvalue())
+    return Inspected(fmt, width, height, buf.getvalue(), preview)
+
+
+def _preview(im: PILImage.Image, orientation: int | None) -> bytes:
+    """The decoded picture, upright RGB, no larger than previews.MAX_SIDE, as a JPEG."""
+    picture = to_rgb(im)
+    if max(picture.size) > previews.MAX_SIDE:
+        picture = picture.copy() if picture is im else picture  # the thumbnail is made from `im` next
+        picture.thumbnail((previews.MAX_SIDE, previews.MAX_SIDE))
+    buf = io.BytesIO()
+    upright(picture, orientation).save(buf, "JPEG", quality=previews.QUALITY)
+    return buf.getvalue()
 
 
 def _thumbnail(im: PILImage.Image, orientation: int | None) -> PILImage.Image:

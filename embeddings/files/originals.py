@@ -57,6 +57,15 @@ def read_regular(path: str | os.PathLike, max_bytes: int | None = None) -> bytes
         return f.read(max_bytes) if max_bytes else f.read()
 
 
+def check_present(image: Image) -> None:
+    """What a read of a library original refuses first (gone, moved out, not a regular file, too
+    large), without reading it: for a worker that encodes the import's preview instead."""
+    st = os.stat(original_path(image))
+    if not stat.S_ISREG(st.st_mode):
+        raise NotInLibrary("not a regular file")
+    image_policy.check_size(st.st_size)
+
+
 def read_original(image: Image) -> tuple[bytes, str]:
     """A library image's bytes and their sniffed format, or OSError / RejectedImage saying why."""
     data = read_regular(original_path(image))

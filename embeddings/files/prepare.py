@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from embeddings.files import image_policy
+from embeddings.files import image_policy, previews
 from embeddings.files.originals import read_regular
 from embeddings.files.photo_facts import read_facts
 from embeddings.models import Image
@@ -55,6 +55,7 @@ def prepare(import_id: str, path: str) -> Prepared:
             None, f"{stem}.{image_policy.EXTENSIONS[info.format]}"), ContentFile(data))
         p.thumbnail = default_storage.save(Image.thumbnail.field.generate_filename(None, f"{stem}.jpg"),
                                            ContentFile(info.thumbnail))
+        previews.save(p.sha256, info.preview)
     except image_policy.RejectedImage as exc:
         p.error = str(exc)
     except OSError as exc:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from embeddings.files import image_policy, originals
+from embeddings.files import image_policy, originals, previews
 from embeddings.files.photo_facts import read_facts
 from embeddings.library.reconcile import Reconciler
 from embeddings.models import Image
@@ -118,7 +118,8 @@ def read_one(root: str, path: str, size: int, mtime_ns: int, skip_inspect: froze
         r.info = image_policy.inspect_image(data)
         r.facts = read_facts(data, r.info.format)
         r.thumbnail = default_storage.save(_thumbnail_name(), ContentFile(r.info.thumbnail))
-        r.info.thumbnail = b""  # written; keep the result small
+        previews.save(r.sha256, r.info.preview)
+        r.info.thumbnail = r.info.preview = b""  # written; keep the result small
     except image_policy.RejectedImage as exc:
         r.error = str(exc)
     except OSError as exc:

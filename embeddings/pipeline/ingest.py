@@ -12,8 +12,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from embeddings.clip.preprocessing import open_image
 from embeddings.duplicates import store as duplicates
-from embeddings.files.originals import stored_bytes
+from embeddings.files import previews
+from embeddings.files.originals import check_present, stored_bytes
 from embeddings.index.signal import bump_generation
 from embeddings.models import Embedding, Image
 from embeddings.pipeline import ocr
@@ -109,11 +111,27 @@ def _release(token: str) -> None:
     )
 
 
+def _picture(image: Image):
+    """The import's decoded picture where it left one (a large photo is then decoded once), else the
+    stored file's bytes. A library original must still be there either way: a vanished one fails as
+    before. The preview is decoded here as it is (~2 ms): CLIP's draft would shrink it again for a
+    model smaller than 224 px, and the OCR look sees what CLIP decodes."""
+    if image.library_id:
+        check_present(image)
+    preview = previews.read(image.sha256)
+    if preview:
+        try:
+            return open_image(preview, formats=["JPEG"])
+        except ValueError:  # a damaged preview costs the original's decode, never the image
+            log.warning("image %s: its preview cannot be read; decoding the original", image.pk)
+    return stored_bytes(image)
+
+
 def _encode_batch(service, images: list[Image], token: str) -> tuple[int, int]:
     datas, errors = [], {}
     for i, image in enumerate(images):
         try:
-            datas.append(stored_bytes(image))
+            datas.append(_picture(image))
         except (OSError, ValueError) as exc:  # ValueError: RejectedImage, a library file changed since its scan
             datas.append(b"")
             errors[i] = f"the stored file cannot be read ({exc})"
@@ -160,6 +178,7 @@ def _encode_batch(service, images: list[Image], token: str) -> tuple[int, int]:
         transaction.on_commit(lambda: _check_duplicates(indexed))
         if wants_ocr:
             transaction.on_commit(enqueue_ocr)  # after the vectors are visible: meaning first
+    previews.drop(image.sha256 for image in images)  # handled (a failed commit above keeps them for the retry)
     return done, failed
 
 
