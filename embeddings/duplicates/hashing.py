@@ -113,19 +113,33 @@ def _hash_array(arr: np.ndarray) -> int:
     return to_signed(int((bits.astype(np.uint64) * _WEIGHTS).sum()))
 
 
-def hashes_of_bytes(data: bytes) -> tuple[int, list[int]]:
-    """The hashes of an encoded image (a thumbnail: small, already upright)."""
+def _decoded(data: bytes) -> PILImage.Image:
     with PILImage.open(io.BytesIO(data)) as im:
         im.draft("RGB", (128, 128))  # JPEG: decode at reduced scale; the hash looks at 32x32
-        return picture_hashes(im)
+        im.load()
+        return im.copy()  # a closed image can no longer be converted
+
+
+def hashes_of_bytes(data: bytes) -> tuple[int, list[int]]:
+    """The hashes of an encoded image (a thumbnail: small, already upright)."""
+    return picture_hashes(_decoded(data))
 
 
 def colour_signature(data: bytes) -> list[float]:
     """The picture's colours at 4x4 (48 numbers, 0-255), flat edge bars trimmed like the hash:
     grey hashes of two gradients can collide; their colours rarely do."""
-    with PILImage.open(io.BytesIO(data)) as im:
-        im.draft("RGB", (128, 128))
-        rgb = im.convert("RGB")
+    return _colours(_decoded(data))
+
+
+def evidence_of_bytes(data: bytes) -> tuple[int, list[int], list[float]]:
+    """hashes_of_bytes and colour_signature from one decode (the worker makes both for each new image)."""
+    picture = _decoded(data)
+    full, grid = picture_hashes(picture)
+    return full, grid, _colours(picture)
+
+
+def _colours(picture: PILImage.Image) -> list[float]:
+    rgb = picture.convert("RGB")
     rgb.thumbnail((64, 64), PILImage.Resampling.BOX)
     arr = np.asarray(rgb, dtype=np.float32)
     top, bottom, left, right = flat_edges(arr.mean(axis=2))
