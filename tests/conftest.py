@@ -75,7 +75,9 @@ def redis(redis_server):
 def _isolated_files(settings, tmp_path):
     """Each test gets its own media and index folders and a fresh in-memory index."""
     from embeddings.index.vector_index import reset_indexes
+    from embeddings.search.answer import forget_cameras
 
+    forget_cameras()
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.INDEX_DIR = tmp_path / "index"
     settings.PREVIEW_DIR = tmp_path / "previews"

@@ -12,7 +12,7 @@ from embeddings.albums import albums, shares
 from embeddings.models import Album, Share
 from embeddings.search.request import MAX_K, MAX_OFFSET
 from embeddings.web.api_base import READ, WRITE, reads, writes
-from embeddings.web.schemas import BulkIdsIn, BulkOut
+from embeddings.web.schemas import BulkIdsIn, BulkOut, result_items
 from embeddings.web.schemas_albums import AlbumIn, AlbumOut, AlbumPatch, AlbumSummaryOut, ShareIn, ShareOut
 
 router = Router(tags=["albums"])
@@ -73,7 +73,7 @@ def album_detail(request, album_id: int, k: int = Query(20, ge=1, le=MAX_K), off
         q = request.GET.copy()
         q["offset"] = str(offset + k)
         nxt = request.build_absolute_uri(f"{request.path}?{q.urlencode()}")
-    return {**summary(request, album), "results": page.hits, "next": nxt}
+    return {**summary(request, album), "results": result_items(page.hits, request), "next": nxt}
 
 
 @router.patch("/{int:album_id}", response={200: AlbumSummaryOut, **writes(400, 404, 422)}, auth=WRITE,

@@ -15,7 +15,7 @@ from embeddings.files import image_policy
 from embeddings.models import ApiToken, Image
 from embeddings.queue import redis_connection
 from embeddings.search import model_switch
-from embeddings.web.schemas import ErrorOut
+from embeddings.web.schemas import ErrorOut, result_items
 
 
 class BearerToken(HttpBearer):
@@ -119,7 +119,8 @@ def results(request, query, page, next_params=None, interpreted=None) -> dict:
         for key, value in next_params.items():
             q[key] = str(value)  # replaces (QueryDict.update would append a second offset)
         nxt = request.build_absolute_uri(f"{request.path}?{q.urlencode()}")
-    return {"query": query, "model": model_switch.serving_key(), "took_ms": round(page.took_ms, 2), "results": page.hits,
+    return {"query": query, "model": model_switch.serving_key(), "took_ms": round(page.took_ms, 2),
+            "results": result_items(page.hits, request),
             "next": nxt, "passed": page.passed, "interpreted": interpreted}
 
 

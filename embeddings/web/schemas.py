@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from ninja import ModelSchema, Schema
-from pydantic import BeforeValidator, Field, StrictFloat
+from pydantic import BaseModel, BeforeValidator, Field, StrictFloat
 
 from embeddings.models import Image
 from embeddings.search.request import MAX_K
@@ -90,9 +90,10 @@ class ImageOut(ImageLinks, PhotoFacts, ModelSchema):
         return obj.ocr_text
 
 
-class ResultOut(Schema):
-    """One search result, from a selectors.Hit: its image's links, facts and size, its score and
-    why it matched."""
+class ResultOut(BaseModel):
+    """One search result: its image's links, facts and size, its score and why it matched. Built as
+    a plain dict by `result_items` and checked here: ninja's resolvers wrapped every field of every
+    hit (9,000 attribute lookups for 30 pages of 20) and took ~6 ms of a 25 ms search in-process."""
 
     id: int
     score: float | None  # null when browsing (no query to score against)
@@ -109,61 +110,28 @@ class ResultOut(Schema):
     path: str | None
     matched: list[Literal["meaning", "text", "name"]]
 
-    @staticmethod
-    def resolve_id(hit):
-        return hit.image.pk
 
-    @staticmethod
-    def resolve_score(hit):
-        return None if hit.score is None else round(hit.score, 6)
+def result_items(hits, request) -> list[dict]:
+    """ResultOut's fields for a page of selectors.Hit, the links absolute against the request."""
+    root = request.build_absolute_uri("/")[:-1]  # scheme and host, worked out once for the page
 
-    @staticmethod
-    def resolve_image_url(hit, context):
-        return ImageLinks.resolve_image_url(hit.image, context)
+    def absolute(url: str) -> str:
+        return root + url if url.startswith("/") and not url.startswith("//") else request.build_absolute_uri(url)
 
-    @staticmethod
-    def resolve_thumbnail_url(hit, context):
-        return ImageLinks.resolve_thumbnail_url(hit.image, context)
-
-    @staticmethod
-    def resolve_detail_url(hit, context):
-        return ImageLinks.resolve_detail_url(hit.image, context)
-
-    @staticmethod
-    def resolve_width(hit):
-        return hit.image.width
-
-    @staticmethod
-    def resolve_height(hit):
-        return hit.image.height
-
-    @staticmethod
-    def resolve_original_filename(hit):
-        return hit.image.original_filename
-
-    @staticmethod
-    def resolve_uploaded_at(hit):
-        return hit.image.uploaded_at
-
-    @staticmethod
-    def resolve_taken_at(hit):
-        return hit.image.taken_at
-
-    @staticmethod
-    def resolve_camera(hit):
-        return PhotoFacts.resolve_camera(hit.image)
-
-    @staticmethod
-    def resolve_library(hit):
-        return PhotoFacts.resolve_library(hit.image)
-
-    @staticmethod
-    def resolve_path(hit):
-        return PhotoFacts.resolve_path(hit.image)
-
-    @staticmethod
-    def resolve_matched(hit):
-        return hit.matched  # [] when browsing: nothing was matched, the filters let it through
+    out = []
+    for hit in hits:
+        image = hit.image
+        out.append({
+            "id": image.pk, "score": None if hit.score is None else round(hit.score, 6),
+            "image_url": absolute(image.original_url), "thumbnail_url": absolute(image.display_url),
+            "detail_url": absolute(image.get_absolute_url()),
+            "width": image.width, "height": image.height, "original_filename": image.original_filename,
+            "uploaded_at": image.uploaded_at, "taken_at": image.taken_at,
+            "camera": PhotoFacts.resolve_camera(image), "library": PhotoFacts.resolve_library(image),
+            "path": PhotoFacts.resolve_path(image),
+            "matched": hit.matched,  # [] when browsing: nothing was matched, the filters let it through
+        })
+    return out
 
 
 class ReadOut(Schema):
