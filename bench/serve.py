@@ -117,6 +117,7 @@ class Server:
 
     def __init__(self, env: dict):
         self.env, self.port = env, int(env["CLIPSEARCH_PORT"])
+        self.took: list[float] = []
         self.proc = subprocess.Popen([sys.executable, "-m", "clipsearch.launcher", "run"], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 600
@@ -141,6 +142,7 @@ class Server:
         conn.close()
         if resp.status != 200:
             raise RuntimeError(f"{resp.status}: {body[:300]!r}")
+        self.took.append(json.loads(body)["took_ms"])  # the server's search, after the text's encode
         return ms
 
     def stop(self) -> None:
@@ -217,7 +219,9 @@ def ingest(args, model_dir: Path) -> list[dict]:
         for q in queries(args.web * 10, offset=9000):
             server.search(q)
         time.sleep(20)  # both workers load their model
+        server.took.clear()
         idle = [server.search(next(asked)) for _ in range(args.idle_queries)]
+        idle_took = list(server.took)
         for phase, searching in (("nobody searching", False), ("a person searching every second", True)):
             part = photos[:args.photos] if not searching else photos[args.photos:]
             folder = DATA / f"import-{int(searching)}"
@@ -234,6 +238,7 @@ def ingest(args, model_dir: Path) -> list[dict]:
 
             thread = threading.Thread(target=searcher, daemon=True)
             load = common.loadavg()
+            server.took.clear()
             started = time.perf_counter()
             if searching:
                 thread.start()
@@ -248,13 +253,15 @@ def ingest(args, model_dir: Path) -> list[dict]:
             row = {"phase": phase, "photos": len(part), "wall_s": round(wall, 1), "photos_per_s": round(len(part) / wall, 2),
                    "load_before": load, "searches": len(lat)}
             if lat:
-                row.update(p50=common.percentile(lat, 50), p99=common.percentile(lat, 99), max=max(lat))
+                row.update(p50=common.percentile(lat, 50), p99=common.percentile(lat, 99), max=max(lat),
+                           search_p50=common.percentile(server.took, 50), search_p99=common.percentile(server.took, 99))
             print(json.dumps(row), flush=True)
             out.append(row)
     finally:
         server.stop()
     out.insert(0, {"phase": "idle workers", "searches": len(idle), "p50": common.percentile(idle, 50),
-                   "p99": common.percentile(idle, 99)})
+                   "p99": common.percentile(idle, 99), "search_p50": common.percentile(idle_took, 50),
+                   "search_p99": common.percentile(idle_took, 99)})
     return out
 
 
@@ -286,9 +293,10 @@ def main(argv=None):
                            [[r["database"], r["rows"], r["new_p50"], r["new_p99"], r["repeated_p50"], r["repeated_p99"],
                              r["load"]] for r in results]))
     else:
-        print(common.table(["phase", "photos", "photos/s", "searches", "p50 ms", "p99 ms", "max ms"],
+        print(common.table(["phase", "photos", "photos/s", "searches", "p50 ms", "p99 ms", "max ms",
+                            "search alone p50 (server)", "p99"],
                            [[r["phase"], r.get("photos", "–"), r.get("photos_per_s"), r["searches"], r.get("p50"),
-                             r.get("p99"), r.get("max")] for r in results]))
+                             r.get("p99"), r.get("max"), r.get("search_p50"), r.get("search_p99")] for r in results]))
     common.RESULTS_DIR.mkdir(exist_ok=True)
     name = f"serve-{args.mode}-{common.kind_tag()}{'-' + args.tag if args.tag else ''}.json"
     (common.RESULTS_DIR / name).write_text(json.dumps(

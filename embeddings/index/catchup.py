@@ -56,11 +56,12 @@ class CatchUp:
         known = self.index.delta.live_embeddings()
         self._restart(int(known.max()) if len(known) else 0, tomb_mark, known)
 
-    def run(self, count: bool, force: bool = False) -> bool:
-        """Catch up; True when a count check says rows are missing (the caller reconciles)."""
+    def run(self, count: bool, force: bool = False, may_count: bool = True) -> bool:
+        """Catch up; True when a count check says rows are missing (the caller reconciles). Without
+        `may_count` no count is taken, even one that is due (the caller takes it later)."""
         now = time.monotonic()
         n_db = None
-        if force or (count and now - self.counted_at >= COUNT_EVERY) or now - self.counted_at >= 60:
+        if force or (may_count and ((count and now - self.counted_at >= COUNT_EVERY) or now - self.counted_at >= 60)):
             n_db, self.counted_at = self._mine().count(), now  # before the rows: they can only add
         late = self._tombstones()  # deletions the count may or may not have seen
         self._new_rows()

@@ -20,6 +20,7 @@ from embeddings.index.catchup import CatchUp
 from embeddings.index.delta import Delta
 from embeddings.index.file import IndexFileError, Snapshot, current_token
 from embeddings.index.kinds import FLAT
+from embeddings.index.refresher import Refresher
 from embeddings.index.rows import IndexRows
 from embeddings.index.signal import read_generation
 from embeddings.models import Embedding
@@ -60,7 +61,8 @@ class VectorIndex(IndexRows):
         self.built_at, self.last_build_ms = None, None
         self.note = ""  # why the file is not in use, for /api/status
         self._background: threading.Thread | None = None
-        self._refresher: threading.Thread | None = None
+        self._refresher = Refresher(self)
+        self._count_owed = False
 
     # ---- reading the host's file ---------------------------------------------------------------
     def _load_file(self, token) -> None:
@@ -142,9 +144,10 @@ class VectorIndex(IndexRows):
         self._view = View(self.base, self.alive, self.hidden, self.delta.view())
 
     # ---- keeping up ------------------------------------------------------------------------------
-    def sync(self, force: bool = False) -> None:
+    def sync(self, force: bool = False, count: bool = True) -> None:
         """Catch up with the file and the database. A search never waits for another thread's catch-up
-        (it answers from the current view), only the very first one of a process does."""
+        (it answers from the current view), only the very first one of a process does. With `count`
+        False the count check is left owed, for check_count."""
         if not force and self._fresh():
             return
         if not self._sync_lock.acquire(blocking=force or self._view is None):
@@ -154,44 +157,46 @@ class VectorIndex(IndexRows):
             if self._view is None or token != self.token:
                 self._load_file(token)
             generation = read_generation(self.model_key)  # read before the rows: no lost update
-            if force or generation is None or generation != self.generation or self.catchup.waiting():
-                missing = self.catchup.run(count=generation != self.generation, force=force)
+            changed = generation != self.generation
+            if force or generation is None or changed or self.catchup.waiting():
+                self._count_owed = self._count_owed or (changed and not count)
+                missing = self.catchup.run(count=changed and count, force=force, may_count=count or force)
                 self.generation = generation
-                if missing and (force or connection.in_atomic_block):
-                    self.catchup.reconcile()
-                elif missing:  # reading every id takes a while on a big collection: not in a search
-                    self._in_background(self._reconcile)
+                self._after_count(missing, force)
             self._publish()
             self.checked_at = time.monotonic()
         finally:
             self._sync_lock.release()
+
+    def check_count(self) -> None:
+        """The count check that a sync(count=False) left owed (or that is due anyway)."""
+        if not self._count_owed and time.monotonic() - self.catchup.counted_at < 60:
+            return  # nothing owed, nothing due: no round trips
+        with self._sync_lock:
+            owed, self._count_owed = self._count_owed, False
+            missing = self.catchup.run(count=owed, force=False)
+            self._after_count(missing, False)
+            self._publish()
+
+    def _after_count(self, missing: bool, force: bool) -> None:
+        if missing and (force or connection.in_atomic_block):
+            self.catchup.reconcile()
+        elif missing:  # reading every id takes a while on a big collection: not in a search
+            self._in_background(self._reconcile)
 
     def _fresh(self) -> bool:
         return self._view is not None and time.monotonic() - self.checked_at < settings.INDEX_REFRESH_SECONDS
 
     def refresh(self) -> None:
         """What a search does to keep up: the first search of a process (and a caller inside a
-        transaction, whose rows no other connection sees) catches up itself; later ones start the
-        catch-up in a thread and wait for it at most REFRESH_WAIT_SECONDS."""
+        transaction, whose rows no other connection sees) catches up itself; later ones ask the
+        index's refresher for a round and wait for it at most REFRESH_WAIT_SECONDS."""
         if self._view is None or connection.in_atomic_block:
             self.sync()
             return
         if self._fresh():
             return
-        thread = self._refresher
-        if thread is None or not thread.is_alive():
-            thread = self._refresher = threading.Thread(target=self._refresh_beside, name="clipsearch-index-refresh",
-                                                        daemon=True)
-            thread.start()
-        thread.join(REFRESH_WAIT_SECONDS)
-
-    def _refresh_beside(self) -> None:
-        try:
-            self.sync()
-        except Exception:  # the database or Redis is away: searches keep the view they have
-            log.exception("index catch-up failed; searching the current view")
-        finally:
-            connections.close_all()  # this thread's own connections
+        self._refresher.ask().wait(REFRESH_WAIT_SECONDS)
 
     def _reconcile(self) -> None:
         with self._sync_lock:
@@ -204,6 +209,10 @@ class VectorIndex(IndexRows):
             self._build(blocking=True, kind=kind)
             self.catchup.run(count=True, force=True)
             self._publish()
+
+    def stop(self) -> None:
+        """End this index's catch-up thread (its database connection closes with it)."""
+        self._refresher.stop()
 
     # ---- queries --------------------------------------------------------------------------------
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -267,4 +276,6 @@ def get_index(model_key: str, dim: int) -> VectorIndex:
 def reset_indexes() -> None:
     """Forget in-memory indexes (tests: the next process to start)."""
     with _registry_lock:
+        for index in _indexes.values():
+            index.stop()
         _indexes.clear()

@@ -67,3 +67,12 @@ def test_a_gallery_whose_generation_was_never_counted_is_not_caught_up_on_every_
     assert redis.get(generation_key(settings.MODEL_KEY)) is not None
     with django_assert_max_num_queries(4):  # as with a counted generation: no catch-up, the kept sample
         assert client.get("/api/search", {"q": "a blue star"}).status_code == 200
+
+
+def test_searches_share_one_redis_connection(client, indexed_gallery, redis):
+    assert client.get("/api/search", {"q": "a red circle"}).status_code == 200
+    before = redis.info("stats")["total_connections_received"]
+    for q in ("a blue star", "a green square", "a yellow circle", "a red star", "a blue circle"):
+        assert client.get("/api/search", {"q": q}).status_code == 200
+    # django_rq opened a connection per call: the rate count and the index generation, each search
+    assert redis.info("stats")["total_connections_received"] - before <= 1
