@@ -26,14 +26,29 @@ def _no_kept_sample():
     fusion._cache.pop(KEY, None)
 
 
+def ids() -> tuple[int, int]:
+    mine = Embedding.objects.filter(model_name=KEY).order_by("id").values_list("id", flat=True)
+    return mine.first(), mine.last()
+
+
+def grow_past_a_step(start: int) -> int:
+    """Add rows 20 at a time until the sampled range moves (ids differ by database): just past a step."""
+    upto = fusion._sampled_up_to(*ids())
+    while fusion._sampled_up_to(*ids()) == upto:
+        add_rows(20, start)
+        start += 20
+    return start
+
+
 def test_a_few_new_rows_keep_the_sample_and_a_grown_gallery_draws_anew(django_assert_num_queries):
     add_rows(1500, 0)
+    n = grow_past_a_step(1500)
     first = fusion.background(KEY)
     assert first.shape == (fusion.BACKGROUND_SIZE, 4)
-    add_rows(10, 1500)  # a batch or so: the newest id moved, the sample stays
+    add_rows(10, n)  # a batch or so (a step is 64 ids or more here): the newest id moved, the sample stays
     with django_assert_num_queries(2):  # the oldest and newest ids only
         assert fusion.background(KEY) is first
-    add_rows(200, 1510)  # past a sixteenth of the gallery: a new sample
+    grow_past_a_step(n + 10)  # past a sixteenth of the gallery: a new sample
     again = fusion.background(KEY)
     assert again is not first and again.shape == first.shape
 
