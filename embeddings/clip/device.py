@@ -25,6 +25,20 @@ def _cpu_flags() -> set[str]:
     return {flag for line in _cpuinfo_lines() if line.startswith("flags") for flag in line.split(":", 1)[-1].split()}
 
 
+def cpu_threads() -> int:
+    """The threads a model's session may use: OMP_NUM_THREADS where set, else the CPUs this process
+    may run on (what torch starts with). Read here, not from torch.get_num_threads(): a web process
+    sets the OpenMP count it shares with torch to 1 for FAISS (clipsearch.wsgi) before the model
+    loads, which gave its ONNX text tower one thread."""
+    raw = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def cpu_has_native_bf16() -> bool:
     """True when the CPU computes bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
     return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
