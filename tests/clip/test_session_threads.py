@@ -24,8 +24,11 @@ def tiny_model(tmp_path):
 
 @pytest.fixture
 def faiss_one_thread():
+    """What clipsearch.wsgi leaves in a web process: FAISS at one OpenMP thread, and torch's count
+    with it (whether the two share the count depends on which loaded first: set both)."""
     before = torch.get_num_threads()
-    faiss.omp_set_num_threads(1)  # what clipsearch.wsgi does
+    faiss.omp_set_num_threads(1)
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
 
@@ -33,7 +36,7 @@ def faiss_one_thread():
 def test_a_session_keeps_the_processs_cpus_after_faiss_took_one_thread(tiny_model, faiss_one_thread, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1, 2})
-    assert torch.get_num_threads() == 1  # the shared OpenMP count
+    assert torch.get_num_threads() == 1
     assert onnx_engine.session(tiny_model).get_session_options().intra_op_num_threads == 3
 
 
