@@ -93,7 +93,8 @@ class ImageOut(ImageLinks, PhotoFacts, ModelSchema):
 class ResultOut(BaseModel):
     """One search result: its image's links, facts and size, its score and why it matched. Built as
     a plain dict by `result_items` and checked here: ninja's resolvers wrapped every field of every
-    hit (9,000 attribute lookups for 30 pages of 20) and took ~6 ms of a 25 ms search in-process."""
+    hit (9,000 attribute lookups for 30 pages of 20). Writing 20 hits took 3.86 ms that way, 1.93 ms
+    now (in-process, AVX2 kind)."""
 
     id: int
     score: float | None  # null when browsing (no query to score against)
